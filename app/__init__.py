@@ -1,0 +1,84 @@
+"""CountyDesk: one deployment, many counties, each county's rules as data."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the application; nothing is bound at import time."""
+    from app.config import load_config
+
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.update(load_config(config))
+    _bind(app)
+    return app
+
+
+def _import_models() -> None:
+    import app.core.models  # noqa: F401
+    import app.orgs.models  # noqa: F401
+    import app.security.models  # noqa: F401
+    import app.staffing.models  # noqa: F401
+
+
+def _import_views() -> None:
+    import app.core.admin_views  # noqa: F401
+    import app.orgs.views  # noqa: F401
+    import app.overview.views  # noqa: F401
+    import app.staffing.views  # noqa: F401
+
+
+def _bind(app: Flask) -> None:
+    from sqlalchemy.exc import SAWarning
+
+    from app.core import tenancy
+    from app.core.registry import VIEW_SPECS
+    from app.errors import install_error_handlers
+    from app.extensions import appbuilder, db, migrate
+    from app.home import HomeView, TenantSwitchView
+    from app.hooks.manager import get_plugin_manager
+    from app.jobs.queue import init_queues
+    from app.orgs import tree
+    from app.security import context
+    from app.security.roles import build_fab_roles
+
+    warnings.filterwarnings("ignore", message=".*LegacyAPIWarning.*")
+    warnings.filterwarnings("ignore", category=SAWarning, message=".*relationship.*overlaps.*")
+    _import_models()
+    _import_views()
+    tenancy.install()
+    tree.install()
+    app.config["FAB_ROLES"] = build_fab_roles()
+    app.extensions["countydesk_plugins"] = get_plugin_manager(app.config.get("COUNTYDESK_PLUGINS"))
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()))
+    init_queues(app)
+    with app.app_context():
+        appbuilder.indexview = HomeView
+        appbuilder.init_app(app, db.session)
+        for spec in VIEW_SPECS:
+            if spec.menu:
+                appbuilder.add_view(spec.view, spec.name, label=spec.label, icon=spec.icon,
+                                    category=spec.category, category_label=spec.category_label)
+            else:
+                appbuilder.add_api(spec.view) if _is_api(spec.view) else appbuilder.add_view_no_menu(spec.view)
+        appbuilder.add_view_no_menu(TenantSwitchView)
+    context.install(app)
+    install_error_handlers(app)
+
+
+def _is_api(view: type) -> bool:
+    from flask_appbuilder.api import BaseApi
+
+    return issubclass(view, BaseApi)
+
+
+def _migrations_dir() -> Any:
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "migrations"

@@ -1,0 +1,23 @@
+"""``countydesk worker``: an RQ worker bound to the app (tenant travels in each job)."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="处理完队列中的任务后退出")
+@click.option("--with-scheduler/--no-scheduler", default=True, help="同时运行定时任务调度")
+@with_appcontext
+def worker_command(burst: bool, with_scheduler: bool) -> None:
+    """运行后台任务进程（需要 REDIS_URL）。"""
+    from rq import Worker
+
+    from app.jobs.queue import QUEUE_NAMES, get_queue
+
+    if not current_app.config.get("REDIS_URL"):
+        raise click.ClickException("未设置 REDIS_URL：没有 Redis 时任务在请求内直接执行，无需 worker。")
+    queues = [get_queue(n) for n in QUEUE_NAMES]
+    Worker(queues, connection=queues[0].connection).work(burst=burst, with_scheduler=with_scheduler)

@@ -1,0 +1,66 @@
+"""Settings read from the environment.
+
+Defaults run with no service at all: a SQLite file in ``instance/`` and jobs executed
+inline. ``DATABASE_URL`` and ``REDIS_URL`` switch to PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _database_url() -> str:
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if not url:
+        return f"sqlite:///{ROOT / 'instance' / 'countydesk.db'}"
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return the Flask config mapping; ``overrides`` win over the environment."""
+    cfg: dict[str, Any] = {
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "countydesk-dev-secret-change-me"),
+        "SQLALCHEMY_DATABASE_URI": _database_url(),
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": os.environ.get("REDIS_URL", "").strip() or None,
+        "APP_NAME": "CountyDesk 村级计生工作队伍管理平台",
+        "APP_THEME": "",
+        # FAB: our own user model and role definitions
+        "FAB_SECURITY_MANAGER_CLASS": "app.security.manager.CountySecurityManager",
+        "AUTH_TYPE": 1,  # AUTH_DB
+        "AUTH_ROLE_ADMIN": "Admin",
+        "AUTH_ROLE_PUBLIC": "Public",
+        "AUTH_USER_REGISTRATION": False,
+        "AUTH_RATE_LIMITED": True,
+        "AUTH_RATE_LIMIT": os.environ.get("AUTH_RATE_LIMIT", "10 per 60 second"),
+        "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL", "").strip() or "memory://",
+        "FAB_API_SWAGGER_UI": True,
+        "FAB_ADD_SECURITY_API": False,
+        "FAB_UPDATE_PERMS": os.environ.get("FAB_UPDATE_PERMS", "1") == "1",
+        # Tables are created by migrations (``countydesk db upgrade``), never by FAB at start-up.
+        "FAB_CREATE_DB": False,
+        "FAB_API_MAX_PAGE_SIZE": 500,
+        "WTF_CSRF_ENABLED": True,
+        "BABEL_DEFAULT_LOCALE": "zh",
+        "BABEL_DEFAULT_FOLDER": "translations",
+        "BABEL_TRANSLATION_DIRECTORIES": "translations",
+        "LANGUAGES": {
+            "zh": {"flag": "cn", "name": "中文"},
+            "en": {"flag": "gb", "name": "English"},
+        },
+        "JWT_ACCESS_TOKEN_EXPIRES": 3600,
+        "COUNTYDESK_PLUGINS": os.environ.get("COUNTYDESK_PLUGINS"),
+        "UPLOAD_FOLDER": str(ROOT / "instance" / "files"),
+    }
+    if overrides:
+        cfg.update(overrides)
+    return cfg

@@ -1,0 +1,205 @@
+"""Tenant and org-unit scoping in the data layer.
+
+Every ORM SELECT/UPDATE/DELETE on a ``TenantScoped`` class gets ``tenant_id = :current``
+through ``with_loader_criteria``; every flush stamps new rows and refuses writes outside
+the current tenant, outside the user's capture scope, or by a read-only user. With no
+tenant in context nothing scoped is visible (fail closed). Reading across tenants is an
+explicit execution option, ``all_tenants=True``, logged by ``read_across_tenants``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.orm.interfaces import MANYTOONE
+
+from app.core.errors import CountyDeskError, ScopeDenied
+from app.core.models import TenantScoped
+
+audit_log = logging.getLogger("countydesk.audit")
+
+
+class InvalidReference(CountyDeskError):
+    status = 422
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who is acting and where: set per request, per CLI command and per job."""
+
+    tenant_id: int | None
+    user_id: int | None = None
+    capture_path: str | None = None
+    """Org path prefix (``/350581/350581001/``) the user may write under; None = whole tenant."""
+    read_only: bool = False
+
+
+_scope: ContextVar[Scope | None] = ContextVar("countydesk_scope", default=None)
+
+OrgPathResolver = Callable[[Session, int], str | None]
+_org_path_resolver: list[OrgPathResolver] = []
+
+
+def current_scope() -> Scope | None:
+    return _scope.get()
+
+
+def current_tenant_id() -> int | None:
+    scope = _scope.get()
+    return scope.tenant_id if scope else None
+
+
+def set_scope(scope: Scope | None) -> Any:
+    """Set the scope; returns a token for ``reset_scope``."""
+    return _scope.set(scope)
+
+
+def reset_scope(token: Any) -> None:
+    _scope.reset(token)
+
+
+@contextlib.contextmanager
+def tenant_context(tenant_id: int | None, **kwargs: Any) -> Iterator[Scope]:
+    """Run a block (CLI command, job, test) as the given tenant."""
+    scope = Scope(tenant_id=tenant_id, **kwargs)
+    token = _scope.set(scope)
+    try:
+        yield scope
+    finally:
+        _scope.reset(token)
+
+
+@contextlib.contextmanager
+def read_only_context() -> Iterator[None]:
+    scope = _scope.get() or Scope(tenant_id=None)
+    token = _scope.set(replace(scope, read_only=True))
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+def read_across_tenants(session: Session, statement: Any, reason: str) -> sa.Result[Any]:
+    """The one audited way to read rows of several tenants (provincial screens)."""
+    scope = _scope.get()
+    audit_log.info("cross-tenant read by user %s: %s", scope.user_id if scope else None, reason)
+    return session.execute(statement, execution_options={"all_tenants": True})
+
+
+def register_org_path_resolver(resolver: OrgPathResolver) -> None:
+    """The org module tells the guard how to find an org unit's path (avoids an import cycle)."""
+    _org_path_resolver[:] = [resolver]
+
+
+def _add_tenant_criteria(state: ORMExecuteState) -> None:
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    if state.is_column_load or state.is_relationship_load:
+        return
+    if state.execution_options.get("all_tenants", False):
+        return
+    tenant_id = current_tenant_id()
+    if tenant_id is None:
+        state.statement = state.statement.options(
+            with_loader_criteria(TenantScoped, lambda cls: sa.false(), include_aliases=True)
+        )
+        return
+    state.statement = state.statement.options(
+        with_loader_criteria(
+            TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True
+        )
+    )
+
+
+def _org_ids_touched(obj: Any, is_new: bool) -> list[int]:
+    """Org units a write touches: the row's org unit now and before the change."""
+    ids: list[int | None] = []
+    if hasattr(obj, "scope_org_ids"):
+        ids.extend(obj.scope_org_ids(is_new))
+    elif obj.__scope_org_attr__:
+        attr = obj.__scope_org_attr__
+        ids.append(getattr(obj, attr))
+        if not is_new:
+            hist = inspect(obj).attrs[attr].history
+            ids.extend(hist.deleted or [])
+    return [i for i in ids if i is not None]
+
+
+def _check_capture_scope(session: Session, obj: Any, scope: Scope, is_new: bool) -> None:
+    if scope.capture_path is None or not _org_path_resolver:
+        return
+    org_ids = _org_ids_touched(obj, is_new)
+    if not org_ids and obj.__scope_org_attr__ is not None:
+        raise ScopeDenied("只能录入本辖区的数据：该记录没有所属组织机构")
+    for org_id in org_ids:
+        path = _org_path_resolver[0](session, org_id)
+        if path is None or not path.startswith(scope.capture_path):
+            raise ScopeDenied("无权修改辖区以外的数据")
+
+
+def _check_references(obj: Any, tenant_id: int) -> None:
+    """Many-to-one targets must belong to the same tenant (criteria hide other tenants' rows)."""
+    mapper = inspect(obj).mapper
+    for rel in mapper.relationships:
+        if rel.direction is not MANYTOONE or not issubclass(rel.mapper.class_, TenantScoped):
+            continue
+        if all(getattr(obj, mapper.get_property_by_column(c).key) is None for c in rel.local_columns):
+            continue
+        target = getattr(obj, rel.key)
+        if target is None or target.tenant_id != tenant_id:
+            raise InvalidReference("引用的记录不存在或不属于本县")
+
+
+def _guard_flush(session: Session, flush_context: Any, instances: Any) -> None:
+    scope = _scope.get()
+    with session.no_autoflush:
+        for obj in list(session.new):
+            if not isinstance(obj, TenantScoped):
+                continue
+            if inspect(obj).mapper.primary_key_from_instance(obj)[0] is not None:
+                raise InvalidReference("引用的记录不存在或不属于本县")
+            _check_write(session, obj, scope, is_new=True)
+        for obj in list(session.dirty):
+            if isinstance(obj, TenantScoped) and session.is_modified(obj):
+                _check_write(session, obj, scope, is_new=False)
+        for obj in list(session.deleted):
+            if isinstance(obj, TenantScoped):
+                _check_write(session, obj, scope, is_new=False)
+
+
+def _check_write(session: Session, obj: Any, scope: Scope | None, is_new: bool) -> None:
+    if scope is None or scope.tenant_id is None:
+        raise ScopeDenied("没有选定县（租户），不能写入数据")
+    if scope.read_only:
+        raise ScopeDenied("只读用户不能修改数据")
+    if is_new and obj.tenant_id is None:
+        obj.tenant_id = scope.tenant_id
+    if obj.tenant_id != scope.tenant_id:
+        raise ScopeDenied("无权修改其他县的数据")
+    if not is_new:
+        old = inspect(obj).attrs["tenant_id"].history.deleted
+        if old and old[0] != scope.tenant_id:
+            raise ScopeDenied("无权修改其他县的数据")
+    _check_capture_scope(session, obj, scope, is_new)
+    _check_references(obj, scope.tenant_id)
+
+
+_installed = False
+
+
+def install() -> None:
+    """Attach the scoping events to every Session (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    event.listen(Session, "do_orm_execute", _add_tenant_criteria)
+    event.listen(Session, "before_flush", _guard_flush)
+    _installed = True

@@ -1,0 +1,32 @@
+"""Every hook of the platform is declared here, and only here.
+
+Hooks return declarative objects (functions for formulas, settings schemas) rather than
+reaching into the app, so a rule pack stays data-like and testable on its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+PROJECT = "countydesk"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def countydesk_register_formula_functions() -> list[Any]:
+    """Return formula functions (``app.formulas.FunctionSpec``) to add to every tenant's formula language.
+
+    Each spec carries its type signature, a Python implementation and a SQL implementation,
+    so a quota using the function can be computed per record and set-based alike.
+    """
+
+
+@hookspec
+def countydesk_pack_settings_schema(pack: str) -> Any:
+    """Return the marshmallow schema class validating ``packs.<pack>`` settings in tenant.yaml, or None.
+
+    Called when a tenant folder is loaded; the first non-None answer is used.
+    """

@@ -1,0 +1,82 @@
+"""``countydesk tenant export SLUG DIR``: writes a folder that loads back to the same state."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
+
+from app.core.errors import NotFound
+from app.core.models import Tenant
+from app.core.tenancy import tenant_context
+from app.extensions import db
+from app.orgs.models import POPULATION_FIELDS, OrgUnit, PopulationFact
+from app.staffing.models import Appointment, Person, Position
+from app.tenantio.folder import ORG_COLUMNS, POP_COLUMNS, ROSTER_COLUMNS
+
+
+def export_tenant(slug: str, folder: Path | str) -> Path:
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    session = db.session
+    tenant = session.scalar(select(Tenant).where(Tenant.slug == slug))
+    if tenant is None:
+        raise NotFound(f"县（租户）「{slug}」不存在")
+    with tenant_context(tenant.id):
+        (out / "tenant.yaml").write_text(_config_yaml(tenant), encoding="utf-8")
+        _write(out / "orgunits.csv", ORG_COLUMNS, _org_rows())
+        _write(out / "population.csv", POP_COLUMNS, _population_rows())
+        _write(out / "roster.csv", ROSTER_COLUMNS, _roster_rows())
+    return out
+
+
+def _config_yaml(tenant: Tenant) -> str:
+    positions = []
+    for p in db.session.scalars(select(Position).order_by(Position.code)):
+        item: dict[str, Any] = {"code": p.code, "name": p.name, "org_level": p.org_level}
+        for key, value in (("quota", p.quota_formula), ("eligibility", p.eligibility_formula),
+                           ("term_years", p.term_years), ("rehire_ban_years", p.rehire_ban_years)):
+            if value is not None:
+                item[key] = value
+        positions.append(item)
+    stored = tenant.settings or {}
+    doc = {"slug": tenant.slug, "name": tenant.name, "region": tenant.region.split("/"),
+           "locale": tenant.locale, "positions": positions, "packs": stored.get("packs", {}),
+           "settings": stored.get("settings", {})}
+    return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+
+
+def _org_rows() -> list[list[Any]]:
+    parent = aliased(OrgUnit)
+    stmt = (select(OrgUnit.code, parent.code, OrgUnit.level, OrgUnit.name)
+            .outerjoin(parent, OrgUnit.parent_id == parent.id).order_by(OrgUnit.path))
+    return [list(r) for r in db.session.execute(stmt)]
+
+
+def _population_rows() -> list[list[Any]]:
+    stmt = (select(OrgUnit.code, PopulationFact.period, *[getattr(PopulationFact, f) for f in POPULATION_FIELDS])
+            .join(OrgUnit, PopulationFact.org_unit_id == OrgUnit.id)
+            .order_by(OrgUnit.path, PopulationFact.period))
+    return [list(r) for r in db.session.execute(stmt)]
+
+
+def _roster_rows() -> list[list[Any]]:
+    stmt = (select(Person.id_number, Person.name, Person.education, Person.phone, Person.bank_card,
+                   Appointment.position_code, OrgUnit.code, Appointment.start_date, Appointment.end_date,
+                   Appointment.status)
+            .join(Appointment, Appointment.person_id == Person.id)
+            .join(OrgUnit, Appointment.org_unit_id == OrgUnit.id)
+            .order_by(OrgUnit.path, Person.id_number, Appointment.start_date))
+    return [list(r) for r in db.session.execute(stmt)]
+
+
+def _write(path: Path, header: tuple[str, ...], rows: list[list[Any]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(["" if v is None else (v.isoformat() if hasattr(v, "isoformat") else v) for v in row])
