@@ -38,7 +38,9 @@ def _bind(app: Flask) -> None:
     from app.core import tenancy
     from app.core.registry import VIEW_SPECS
     from app.errors import install_error_handlers
-    from app.extensions import appbuilder, db, migrate
+    from flask_appbuilder import AppBuilder
+
+    from app.extensions import db, migrate
     from app.home import HomeView, TenantSwitchView
     from app.hooks.manager import get_plugin_manager
     from app.jobs.queue import init_queues
@@ -59,7 +61,7 @@ def _bind(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     init_queues(app)
     with app.app_context():
-        appbuilder.indexview = HomeView
+        appbuilder = AppBuilder(indexview=HomeView)
         appbuilder.init_app(app, db.session)
         for spec in VIEW_SPECS:
             if spec.menu:

@@ -8,7 +8,7 @@ from flask import Flask, jsonify, render_template, request
 
 from app.core.errors import CountyDeskError
 from app.core.idcard import IdNumberError
-from app.extensions import appbuilder, db
+from app.extensions import db, get_appbuilder
 
 
 def _answer(message: str, status: int) -> Any:
@@ -16,7 +16,7 @@ def _answer(message: str, status: int) -> Any:
     if request.path.startswith("/api/"):
         return jsonify({"message": message}), status
     return render_template("countydesk/error.html", message=message, status=status,
-                           base_template=appbuilder.base_template, appbuilder=appbuilder), status
+                           base_template=get_appbuilder().base_template, appbuilder=get_appbuilder()), status
 
 
 def install_error_handlers(app: Flask) -> None:

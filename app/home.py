@@ -11,10 +11,9 @@ from flask_login import current_user
 
 from app.core.registry import VIEW_SPECS
 from app.core.tenancy import current_scope
-from app.extensions import appbuilder, db
+from app.extensions import db, get_appbuilder
 from app.core.models import Tenant
 from app.security.context import SESSION_TENANT_KEY, is_platform_admin, selectable_tenants, user_roles
-from app.security.models import CountyUser
 
 
 def landing_facts(user: Any) -> dict[str, Any]:
@@ -22,7 +21,7 @@ def landing_facts(user: Any) -> dict[str, Any]:
     scope = current_scope()
     tenant = db.session.get(Tenant, scope.tenant_id) if scope and scope.tenant_id else None
     roles = user_roles(user)
-    sm = appbuilder.sm
+    sm = get_appbuilder().sm
     can_do = []
     for spec in VIEW_SPECS:
         if not spec.menu:
@@ -32,7 +31,7 @@ def landing_facts(user: Any) -> dict[str, Any]:
             can_write = sm.has_access("can_add", name) or sm.has_access("can_edit", name)
             can_do.append({"label": str(spec.label), "category": str(spec.category_label or ""),
                            "write": can_write, "endpoint": f"{name}.list"})
-    scope_org = user.scope_org if isinstance(user, CountyUser) else None
+    scope_org = getattr(user, "scope_org", None)
     return {
         "user": user,
         "roles": [r.name for r in roles] or (["平台管理员"] if is_platform_admin(user) else []),
@@ -50,7 +49,7 @@ class HomeView(IndexView):
     @expose("/")
     def index(self) -> Any:
         if not current_user.is_authenticated:
-            return redirect(url_for(f"{appbuilder.sm.auth_view.__class__.__name__}.login"))
+            return redirect(url_for(f"{get_appbuilder().sm.auth_view.__class__.__name__}.login"))
         return self.render_template(self.index_template, facts=landing_facts(g.user))
 
 

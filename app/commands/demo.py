@@ -77,10 +77,10 @@ def load_demo(app: Flask) -> list[tuple[str, str, str]]:
 def _add_platform_admin() -> None:
     from sqlalchemy import select
 
-    from app.extensions import appbuilder, db
+    from app.extensions import db, get_appbuilder
     from app.security.models import CountyUser
 
-    sm = appbuilder.sm
+    sm = get_appbuilder().sm
     user = db.session.scalar(select(CountyUser).where(CountyUser.username == "admin"))
     if user is None:
         sm.add_user("admin", "平台管理员", "", "admin@countydesk.local", [sm.find_role(sm.auth_role_admin)],

@@ -102,19 +102,21 @@ def register_org_path_resolver(resolver: OrgPathResolver) -> None:
 def _add_tenant_criteria(state: ORMExecuteState) -> None:
     if not (state.is_select or state.is_update or state.is_delete):
         return
-    if state.is_column_load or state.is_relationship_load:
-        return
+    # Relationship and column loads are scoped too, with the tenant current *now*;
+    # criteria are not propagated from the parent query (which may predate the scope).
     if state.execution_options.get("all_tenants", False):
         return
     tenant_id = current_tenant_id()
     if tenant_id is None:
         state.statement = state.statement.options(
-            with_loader_criteria(TenantScoped, lambda cls: sa.false(), include_aliases=True)
+            with_loader_criteria(TenantScoped, lambda cls: sa.false(), include_aliases=True,
+                                 propagate_to_loaders=False)
         )
         return
     state.statement = state.statement.options(
         with_loader_criteria(
-            TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True
+            TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True,
+            propagate_to_loaders=False,
         )
     )
 

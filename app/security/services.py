@@ -9,7 +9,7 @@ from sqlalchemy import select
 from app.core.errors import CountyDeskError
 from app.core.models import Tenant
 from app.core.tenancy import tenant_context
-from app.extensions import appbuilder, db
+from app.extensions import db, get_appbuilder
 from app.orgs.models import OrgUnit
 from app.security.bootstrap import ensure_roles
 from app.security.models import CountyUser
@@ -54,7 +54,7 @@ def add_user(username: str, *, role: str, password: str, tenant_slug: str | None
     elif scope_code:
         raise UserError(f"{spec.name}不需要 --scope")
     ensure_roles()
-    sm = appbuilder.sm
+    sm = get_appbuilder().sm
     fab_role = sm.find_role(spec.name)
     user = db.session.scalar(select(CountyUser).where(CountyUser.username == username))
     first = display_name or username
