@@ -108,7 +108,7 @@ class County:
 
 
 def build_tree(county: County, towns: list[tuple[str, str, list[tuple[str, bool]]]]) -> None:
-    """County, then each town followed by its villages, each followed by its groups (parents first)."""
+    """County, towns and villages, sorted by code: a parent comes before its children."""
     county.orgs.append((county.code, "", "county", county.name))
     for suffix, town_name, villages in towns:
         town_code = county.code + suffix

@@ -18,8 +18,9 @@ Choices a reader of the data should know:
   with the demo tenants or with most real counties.
 * Without ``--groups`` no group rows are written and ``population.groups`` is 0, so the column
   always equals the number of group rows below the village, as in the demo data.
-* Odd-numbered tenants use the Shishi position code ``XGY``, even-numbered ones Guanling's
-  ``RKZR``; ``tenant.yaml`` declares no positions, the loader or the benchmark must add them.
+* Odd-numbered tenants use the Shishi position ``XGY`` (quota SS-1), even-numbered ones
+  Guanling's ``RKZR`` (quota GL-1); ``tenant.yaml`` declares that one position with the same
+  quota formula as the demo tenant, because the loader rejects roster rows of unknown positions.
 * About 93 % of staff are active, 5 % ended and 2 % dismissed (an end date in 2024).
 """
 
@@ -74,6 +75,13 @@ POP_HEADER = "org_code,period,registered_pop,resident_pop,floating_pop,married_w
 ROSTER_HEADER = "id_number,name,education,phone,bank_card,position_code,org_code,start,end,status"
 #                    小学 初中 高中 中专 大专 本科 研究生
 EDUCATION_WEIGHTS = (2, 22, 30, 16, 21, 8, 1)
+# The position each tenant staffs, as a tenant.yaml block (same formulas as tenants/*/tenant.yaml).
+POSITIONS = {
+    "XGY": ("positions:\n  - code: XGY\n    name: 村级计生社保协管员\n    org_level: village\n"
+            "    quota: MAX(1, CEILING(计生常住人口 / 1500))\n    term_years: 3\n"),
+    "RKZR": ("positions:\n  - code: RKZR\n    name: 村级人口主任\n    org_level: village\n"
+             "    quota: BRACKETS(户籍人口, 2000, 1, 5000, 2, 3)\n    term_years: 3\n"),
+}
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,10 @@ class Tenant:
     province: int
     city: int
     style: str  # place-name style: "south" or "west"
+
+
+def position(tenant: Tenant) -> str:
+    return "XGY" if tenant.number % 2 else "RKZR"
 
 
 def plan_tenants(scale: Scale, rng: random.Random) -> list[Tenant]:
@@ -179,7 +191,8 @@ class Generator:
         folder = self.out / slug
         folder.mkdir(parents=True, exist_ok=True)
         yaml = (f"slug: {slug}\nname: 合成县{tenant.number:05d}\n"
-                f"region: [合成省{tenant.province:02d}, 合成市{tenant.city:02d}]\nlocale: zh_CN\n")
+                f"region: [合成省{tenant.province:02d}, 合成市{tenant.city:02d}]\nlocale: zh\n"
+                + POSITIONS[position(tenant)])
         for name, text in (("tenant.yaml", yaml), ("orgunits.csv", "\n".join(org) + "\n"),
                            ("population.csv", "\n".join(pop) + "\n"), ("roster.csv", "\n".join(roster) + "\n")):
             data = text.encode("utf-8")
@@ -198,10 +211,10 @@ class Generator:
             SURNAMES_GUIZHOU if tenant.style == "west" and rng.random() < 0.5 else SURNAMES_COMMON)
         names = NameMaker(rng, surnames)
         ids = IdMaker(tenant.region_code)
-        position = "XGY" if tenant.number % 2 else "RKZR"
+        code = position(tenant)
         starts, dismissals = self.dates.starts, self.dates.dismissals
         educations = rng.choices(EDUCATION, weights=EDUCATION_WEIGHTS, k=sum(staff_per_village))
-        rows = []
+        rows: list[str] = []
         for village, count in zip(villages, staff_per_village):
             for _ in range(count):
                 male = rng.random() < 0.3
@@ -217,7 +230,7 @@ class Generator:
                     start = min(start, "2023-12-01")
                 phone, card = self.contacts.next()
                 rows.append(f"{ids.make(born, male)},{names.make(male)},{educations[len(rows)]},{phone},"
-                            f"{card},{position},{village},{start},{end},{status}")
+                            f"{card},{code},{village},{start},{end},{status}")
         return rows
 
 

@@ -13,11 +13,13 @@ from flask.cli import with_appcontext
 @with_appcontext
 def worker_command(burst: bool, with_scheduler: bool) -> None:
     """运行后台任务进程（需要 REDIS_URL）。"""
-    from rq import Worker
+    from rq import SimpleWorker
 
     from app.jobs.queue import QUEUE_NAMES, get_queue
 
     if not current_app.config.get("REDIS_URL"):
         raise click.ClickException("未设置 REDIS_URL：没有 Redis 时任务在请求内直接执行，无需 worker。")
     queues = [get_queue(n) for n in QUEUE_NAMES]
-    Worker(queues, connection=queues[0].connection).work(burst=burst, with_scheduler=with_scheduler)
+    # SimpleWorker runs jobs in this process (no fork): the app context and the connection
+    # pool stay valid, and a job is a batch (a tenant, a file), never a row.
+    SimpleWorker(queues, connection=queues[0].connection).work(burst=burst, with_scheduler=with_scheduler)

@@ -71,10 +71,22 @@ def tenant_context(tenant_id: int | None, **kwargs: Any) -> Iterator[Scope]:
     """Run a block (CLI command, job, test) as the given tenant."""
     scope = Scope(tenant_id=tenant_id, **kwargs)
     token = _scope.set(scope)
+    _sync_open_transaction()
     try:
         yield scope
     finally:
         _scope.reset(token)
+        _sync_open_transaction()
+
+
+def _sync_open_transaction() -> None:
+    """A scope change inside an open transaction must reach row-level security too."""
+    from flask import has_app_context
+
+    from app.extensions import db
+
+    if has_app_context() and db.session().in_transaction():
+        sync_db_tenant(db.session.connection())
 
 
 @contextlib.contextmanager
@@ -91,7 +103,31 @@ def read_across_tenants(session: Session, statement: Any, reason: str) -> sa.Res
     """The one audited way to read rows of several tenants (provincial screens)."""
     scope = _scope.get()
     audit_log.info("cross-tenant read by user %s: %s", scope.user_id if scope else None, reason)
-    return session.execute(statement, execution_options={"all_tenants": True})
+    _set_db_setting(session.connection(), "countydesk.all_tenants", "on")
+    try:
+        return session.execute(statement, execution_options={"all_tenants": True})
+    finally:
+        _set_db_setting(session.connection(), "countydesk.all_tenants", "off")
+
+
+def _set_db_setting(conn: sa.Connection, name: str, value: str) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value})
+
+
+def sync_db_tenant(conn: sa.Connection, tenant_id: int | None = None) -> None:
+    """Tell PostgreSQL's row-level security which tenant this transaction acts for.
+
+    Called when a transaction begins and wherever the scope changes mid-transaction
+    (after the request's user is known, inside the tenant loader).
+    """
+    if tenant_id is None:
+        tenant_id = current_tenant_id()
+    _set_db_setting(conn, "countydesk.tenant_id", "" if tenant_id is None else str(tenant_id))
+
+
+def _after_begin(session: Session, transaction: Any, connection: sa.Connection) -> None:
+    sync_db_tenant(connection)
 
 
 def register_org_path_resolver(resolver: OrgPathResolver) -> None:
@@ -128,19 +164,31 @@ def _org_ids_touched(obj: Any, is_new: bool) -> list[int]:
         ids.extend(obj.scope_org_ids(is_new))
     elif obj.__scope_org_attr__:
         attr = obj.__scope_org_attr__
-        ids.append(getattr(obj, attr))
+        ids.append(_fk_value(obj, attr))
         if not is_new:
             hist = inspect(obj).attrs[attr].history
             ids.extend(hist.deleted or [])
     return [i for i in ids if i is not None]
 
 
+def _fk_value(obj: Any, attr: str) -> Any:
+    """The FK value, or the id of the object assigned through its relationship (FAB sets those)."""
+    value = getattr(obj, attr)
+    if value is not None:
+        return value
+    for rel in inspect(obj).mapper.relationships:
+        if rel.direction is MANYTOONE and any(c.key == attr for c in rel.local_columns):
+            target = getattr(obj, rel.key)
+            return getattr(target, "id", None) if target is not None else None
+    return None
+
+
 def _check_capture_scope(session: Session, obj: Any, scope: Scope, is_new: bool) -> None:
     if scope.capture_path is None or not _org_path_resolver:
         return
     org_ids = _org_ids_touched(obj, is_new)
-    if not org_ids and obj.__scope_org_attr__ is not None:
-        raise ScopeDenied("只能录入本辖区的数据：该记录没有所属组织机构")
+    if not org_ids:  # county-wide rows (positions, a new root) are the county admin's
+        raise ScopeDenied("只能录入本辖区的数据：该记录不属于任何组织机构")
     for org_id in org_ids:
         path = _org_path_resolver[0](session, org_id)
         if path is None or not path.startswith(scope.capture_path):
@@ -203,5 +251,6 @@ def install() -> None:
     if _installed:
         return
     event.listen(Session, "do_orm_execute", _add_tenant_criteria)
-    event.listen(Session, "before_flush", _guard_flush)
+    event.listen(Session, "before_flush", _guard_flush, insert=True)
+    event.listen(Session, "after_begin", _after_begin)
     _installed = True

@@ -31,6 +31,19 @@ def init_queues(app: Flask) -> None:
     app.extensions["countydesk_redis"] = conn
 
 
+def wait_for(job: Any, timeout: float = 120.0) -> Any:
+    """Block until a job has finished or failed (tests, CLI); inline jobs are already done."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = job.get_status(refresh=True)
+        if status in ("finished", "failed", "stopped", "canceled"):
+            return status
+        time.sleep(0.1)
+    return job.get_status(refresh=True)
+
+
 def get_queue(name: str = "default") -> Queue:
     queue: Queue = current_app.extensions["countydesk_queues"][name]
     return queue
@@ -55,8 +68,13 @@ def run_in_tenant(func: str, tenant_id: int | None, user_id: int | None, kwargs:
     target = getattr(importlib.import_module(module_name), attr)
 
     def _call() -> Any:
-        with tenant_context(tenant_id, user_id=user_id):
-            return target(**kwargs)
+        from app.extensions import db
+
+        try:
+            with tenant_context(tenant_id, user_id=user_id):
+                return target(**kwargs)
+        finally:
+            db.session.remove()  # one session per job, like one per request
 
     try:
         current_app._get_current_object()

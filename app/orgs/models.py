@@ -47,7 +47,8 @@ class OrgUnit(TenantScoped, db.Model):  # type: ignore[name-defined]
 
     def scope_org_ids(self, is_new: bool) -> list[int | None]:
         """A new unit is captured under its parent; an existing one is itself in scope."""
-        return [self.parent_id] if is_new else [self.id, self.parent_id]
+        parent_id = self.parent.id if self.parent is not None else self.parent_id
+        return [parent_id] if is_new else [self.id, parent_id]
 
     @property
     def level_label(self) -> str:

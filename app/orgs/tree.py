@@ -62,4 +62,4 @@ def _maintain_paths(session: Session, flush_context: Any, instances: Any) -> Non
 
 def install() -> None:
     if not event.contains(Session, "before_flush", _maintain_paths):
-        event.listen(Session, "before_flush", _maintain_paths, insert=True)
+        event.listen(Session, "before_flush", _maintain_paths)

@@ -14,7 +14,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.core.models import Tenant
-from app.core.tenancy import Scope, reset_scope, set_scope
+from app.core.tenancy import Scope, reset_scope, set_scope, sync_db_tenant
 from app.extensions import db
 from app.orgs.models import OrgUnit
 from app.security.roles import ROLE_BY_NAME, RoleSpec
@@ -65,6 +65,7 @@ def scope_for(user: Any, chosen_tenant_id: int | None) -> Scope | None:
     if needs_capture:
         token = set_scope(scope)
         try:
+            sync_db_tenant(db.session.connection())
             path = None
             if user.scope_org_id is not None:
                 path = db.session.scalar(select(OrgUnit.path).where(OrgUnit.id == user.scope_org_id))
@@ -79,6 +80,8 @@ def _before_request() -> None:
     user = request_user()
     scope = scope_for(user, session.get(SESSION_TENANT_KEY)) if user is not None else None
     g.countydesk_scope_token = set_scope(scope)
+    if db.session().in_transaction():  # the user was loaded before the scope was known
+        sync_db_tenant(db.session.connection())
 
 
 def _teardown(exc: BaseException | None) -> None:

@@ -7,9 +7,14 @@ from typing import Any
 
 import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from yaml.constructor import SafeConstructor
 
 from app.orgs.models import ORG_LEVELS
+from app.tenantio.levels import LEVELS_HINT, normalize_level
 from app.tenantio.problems import Problems
+from app.tenantio.tables import decode_text
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 FILE = "tenant.yaml"
 _REQ = {"required": "必填", "null": "不能为空", "invalid": "格式不正确"}
@@ -25,7 +30,7 @@ class PositionSchema(Schema):
 
     code = _str(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_]{1,32}$", error="只能是字母、数字、下划线"))
     name = _str(required=True, validate=validate.Length(min=1, max=128))
-    org_level = _str(required=True, validate=validate.OneOf(ORG_LEVELS, error="应为 county/town/village/group"))
+    org_level = _str(required=True, validate=validate.OneOf(ORG_LEVELS, error=f"应为 {LEVELS_HINT}"))
     quota = _str(load_default=None, allow_none=True)
     eligibility = _str(load_default=None, allow_none=True)
     term_years = fields.Integer(load_default=None, allow_none=True, strict=True,
@@ -58,18 +63,21 @@ def region_text(value: Any) -> str | None:
     return None
 
 
-def _key_lines(node: Any, prefix: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
-    """Map each key path (``("positions", 0, "quota")``) to its 1-based line in the YAML text."""
+def _key_lines(node: Any, problems: Problems, prefix: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+    """Map each key path (``("positions", 0, "quota")``) to its 1-based line; report repeated keys."""
     lines: dict[tuple[Any, ...], int] = {}
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             path = (*prefix, key.value)
-            lines[path] = key.start_mark.line + 1
-            lines.update(_key_lines(value, path))
+            line = key.start_mark.line + 1
+            if path in lines:
+                problems.add(FILE, line, ".".join(str(k) for k in path), f"键重复（第{lines[path]}行已有）")
+            lines[path] = line
+            lines.update(_key_lines(value, problems, path))
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             lines[(*prefix, i)] = item.start_mark.line + 1
-            lines.update(_key_lines(item, (*prefix, i)))
+            lines.update(_key_lines(item, problems, (*prefix, i)))
     return lines
 
 
@@ -95,18 +103,22 @@ def read_config(folder: Path, problems: Problems) -> dict[str, Any] | None:
     if not path.exists():
         problems.add(FILE, None, None, f"目录 {folder} 中没有 tenant.yaml")
         return None
-    text = path.read_text(encoding="utf-8-sig")
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
+        text = decode_text(path.read_bytes())
+        node = yaml.compose(text, Loader=_Loader)
+    except ValueError as exc:
+        problems.add(FILE, None, None, str(exc))
+        return None
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        problems.add(FILE, line, None, f"YAML 格式错误：{exc.problem or exc}")
+        problems.add(FILE, line, None, f"YAML 格式错误：{yaml_problem_zh(str(exc.problem or exc))}")
         return None
+    raw = SafeConstructor().construct_document(node) if node is not None else None
     if not isinstance(raw, dict):
         problems.add(FILE, 1, None, "内容应为映射（slug: …, name: …）")
         return None
-    lines = _key_lines(node)
+    lines = _key_lines(node, problems)
+    _normalize_positions(raw)
     try:
         config: dict[str, Any] = TenantConfigSchema().load(raw)
     except ValidationError as exc:
@@ -125,3 +137,40 @@ def read_config(folder: Path, problems: Problems) -> dict[str, Any] | None:
             problems.add(FILE, lines.get(("positions", i)), f"positions.{i}.code", f"岗位代码「{pos['code']}」重复")
         seen.add(pos["code"])
     return config
+
+
+def _normalize_positions(raw: dict[str, Any]) -> None:
+    """Forgive what a hand-written file naturally contains: ``org_level: 村``, ``quota: 5``."""
+    positions = raw.get("positions")
+    if not isinstance(positions, list):
+        return
+    for pos in positions:
+        if not isinstance(pos, dict):
+            continue
+        if isinstance(pos.get("org_level"), str):
+            pos["org_level"] = normalize_level(pos["org_level"])
+        for key in ("quota", "eligibility"):
+            if isinstance(pos.get(key), (int, float)) and not isinstance(pos.get(key), bool):
+                pos[key] = str(pos[key])
+
+
+_YAML_PROBLEMS = (
+    ("mapping values are not allowed", "此处不能出现冒号“:”（冒号后要有空格；值中含冒号时请加引号）"),
+    ("could not find expected ':'", "缺少冒号“:”（应为 键: 值）"),
+    ("cannot start any token", "含有不允许的字符（如 Tab 缩进，请改用空格）"),
+    ("expected <block end>", "缩进不一致（同一层的键要对齐）"),
+    ("did not find expected key", "缩进不一致或缺少键名"),
+    ("did not find expected '-' indicator", "列表项缩进不一致"),
+    ("found unexpected end of stream", "引号或括号没有闭合"),
+    ("did not find expected ',' or ']'", "方括号 [...] 中的列表格式不正确"),
+    ("did not find expected ',' or '}'", "花括号 {...} 中的映射格式不正确"),
+    ("found undefined alias", "引用了未定义的锚点（*名称）"),
+    ("found duplicate anchor", "锚点（&名称）重复"),
+)
+
+
+def yaml_problem_zh(problem: str) -> str:
+    for english, chinese in _YAML_PROBLEMS:
+        if english in problem:
+            return f"{chinese}（{problem}）"
+    return f"无法解析（{problem}）"

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from app.core.models import Tenant
+from app.core.tenancy import sync_db_tenant
 from app.extensions import db
 from app.orgs.models import ORG_LEVELS, POPULATION_FIELDS, OrgUnit, PopulationFact
 from app.staffing.models import Appointment, Person, Position
@@ -65,6 +66,7 @@ def _apply(conn: Connection, bundle: Bundle) -> LoadReport:
     cfg = bundle.config
     report = LoadReport(cfg["slug"])
     tenant_id = _upsert_tenant(conn, cfg, report)
+    sync_db_tenant(conn, tenant_id)  # row-level security: this transaction acts for this tenant
     report.tenant_id = tenant_id
     _upsert_positions(conn, tenant_id, cfg["positions"], report)
     org_ids = _upsert_orgs(conn, tenant_id, bundle, report)

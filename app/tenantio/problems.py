@@ -41,6 +41,10 @@ class Problems:
     def add(self, file: str, line: int | None, field: str | None, message: str) -> None:
         self.items.append(Problem(file, line, field, message))
 
+    def about(self, stem: str) -> bool:
+        """Whether any problem concerns the file ``stem`` (``orgunits`` matches .csv and .xlsx)."""
+        return any(p.file.split(".")[0] == stem for p in self.items)
+
     def __bool__(self) -> bool:
         return bool(self.items)
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from app.tenantio.problems import Problems
+
+EXTENSIONS = (".csv", ".xlsx")
 
 
 @dataclass
@@ -16,14 +21,20 @@ class Table:
     header: list[str]
     rows: list[tuple[int, dict[str, str]]]
     """(line number as the user sees it, values by column)."""
+    long_numbers: set[tuple[int, str]] = field(default_factory=set)
+    """(line, column) of xlsx cells stored as numbers too long for Excel to keep every digit."""
 
 
-def find_table(folder: Path, stem: str) -> Path | None:
-    for ext in (".csv", ".xlsx"):
-        path = folder / f"{stem}{ext}"
-        if path.exists():
-            return path
-    return None
+def find_table(folder: Path, stem: str, problems: Problems) -> Path | None:
+    """``stem.csv`` or ``stem.xlsx``; both at once, or an old ``.xls``, is a problem."""
+    found = [folder / f"{stem}{ext}" for ext in EXTENSIONS if (folder / f"{stem}{ext}").exists()]
+    if len(found) > 1:
+        problems.add(found[1].name, None, None, f"与 {found[0].name} 同时存在，请只保留一个")
+        return None
+    if not found and (folder / f"{stem}.xls").exists():
+        problems.add(f"{stem}.xls", None, None, "不支持旧版 .xls 文件，请在 Excel 中另存为 .xlsx 或 CSV")
+        return None
+    return found[0] if found else None
 
 
 def read_table(path: Path, required: tuple[str, ...], problems: Problems,
@@ -31,31 +42,33 @@ def read_table(path: Path, required: tuple[str, ...], problems: Problems,
     """Returns None (with problems recorded) when the file cannot be read or lacks columns."""
     name = path.name
     try:
-        header, rows = _read_xlsx(path) if path.suffix.lower() == ".xlsx" else _read_csv(path)
-    except (OSError, ValueError, KeyError) as exc:
+        table = _read_xlsx(path) if path.suffix.lower() == ".xlsx" else _read_csv(path)
+    except (OSError, ValueError, KeyError, csv.Error) as exc:
         problems.add(name, None, None, f"无法读取文件：{exc}")
         return None
-    missing = [c for c in required if c not in header]
+    missing = [c for c in required if c not in table.header]
+    for col in missing:
+        problems.add(name, 1, col, f"缺少必填列「{col}」（第1行应为列名：{','.join(required)}）")
     if missing:
-        problems.add(name, 1, None, f"缺少列：{'、'.join(missing)}（应有：{','.join(required)}）")
         return None
-    unknown = [c for c in header if c and c not in required and c not in optional]
-    for col in unknown:
-        problems.add(name, 1, col, "未知列（请检查列名拼写）")
-    return Table(name, header, rows)
+    for col in table.header:
+        if col and col not in required and col not in optional:
+            problems.add(name, 1, col, "未知列（请检查列名拼写）")
+    return table
 
 
-def _decode(raw: bytes) -> str:
+def decode_text(raw: bytes) -> str:
+    """UTF-8 (with or without BOM) or GBK/GB18030, as Chinese editors and Excel save files."""
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise ValueError("文件编码无法识别（请保存为 UTF-8 或 GBK 编码的 CSV）")
+    raise ValueError("文件编码无法识别（请保存为 UTF-8 或 GBK 编码）")
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    reader = csv.reader(io.StringIO(_decode(path.read_bytes()), newline=""))
+def _read_csv(path: Path) -> Table:
+    reader = csv.reader(io.StringIO(decode_text(path.read_bytes()), newline=""))
     header: list[str] = []
     rows: list[tuple[int, dict[str, str]]] = []
     for record in reader:
@@ -66,33 +79,43 @@ def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
             continue
         rows.append((reader.line_num, {h: (record[i].strip() if i < len(record) else "")
                                        for i, h in enumerate(header)}))
-    return header, rows
+    return Table(path.name, header, rows)
 
 
-def _read_xlsx(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+def _read_xlsx(path: Path) -> Table:
     from openpyxl import load_workbook
 
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a non-xlsx file
-        raise ValueError("不是有效的 xlsx 文件") from exc
-    sheet = book.worksheets[0]
-    header: list[str] = []
-    rows: list[tuple[int, dict[str, str]]] = []
-    for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-        cells = ["" if v is None else _cell_text(v) for v in values]
-        if not header:
-            header = [c.strip() for c in cells]
+        raise ValueError("不是有效的 xlsx 文件（请在 Excel 中另存为 .xlsx，或改用 CSV）") from exc
+    try:
+        return _sheet_table(path.name, book.worksheets[0].iter_rows(values_only=True))
+    finally:
+        book.close()
+
+
+def _sheet_table(name: str, sheet_rows: Iterable[tuple[Any, ...]]) -> Table:
+    table = Table(name, [], [])
+    for number, values in enumerate(sheet_rows, start=1):
+        cells = ["" if v is None else _cell_text(v).strip() for v in values]
+        if not table.header:
+            table.header = cells
             continue
-        if any(cells):
-            rows.append((number, {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header)}))
-    book.close()
-    return header, rows
+        if not any(cells):
+            continue
+        table.rows.append((number, {h: (cells[i] if i < len(cells) else "") for i, h in enumerate(table.header)}))
+        for i, v in enumerate(values):
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) >= 1e15 and i < len(table.header):
+                table.long_numbers.add((number, table.header[i]))
+    return table
 
 
 def _cell_text(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    if hasattr(value, "date") and hasattr(value, "isoformat"):
-        return value.date().isoformat() if hasattr(value, "hour") else value.isoformat()
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
     return str(value)
