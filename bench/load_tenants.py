@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +34,16 @@ for entry in (ROOT, ROOT / "bench"):
     if str(entry) not in sys.path:
         sys.path.insert(0, str(entry))
 
-import psycopg  # noqa: E402
-import yaml  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+import psycopg
+import yaml
+from sqlalchemy.engine import make_url
+
+from app.orgs.models import POPULATION_FIELDS
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BENCH_DB = "countydesk_bench"
 TABLES = ("tenant", "position", "org_unit", "population_fact", "person", "appointment")
-POPULATION_FIELDS = ("registered_pop", "resident_pop", "floating_pop", "married_women", "households", "groups")
+
 
 # One text per table, built over natural keys so two loads with different ids compare equal.
 FINGERPRINT_SQL = {

@@ -113,7 +113,7 @@ def _round_py(mode: str) -> Callable[[CallSite, list[PyFn]], PyFn]:
                 r = float(floor(y * UP))
             if d:
                 r = r / f if big else r * f
-            return -r if v < 0 else r
+            return (-1.0 if v < 0 else 1.0) * r
 
         return run
 
@@ -135,7 +135,8 @@ def _round_sql(mode: str) -> Callable[[CallSite, list[Any]], Any]:
             r = fx_floor(y * UP)
         if d:
             r = r / f if big else r * f
-        return sa.case((x < 0.0, -r), else_=r)
+        # The sign as a factor keeps ``r`` (which contains ``x``) rendered once.
+        return sa.case((x < 0.0, -1.0), else_=1.0) * r
 
     return build
 

@@ -26,7 +26,7 @@ MAX_DEPTH = 40
 _HARD_MAX_DEPTH = 100  # the checker and SQLAlchemy's compiler recurse; stay far below Python's limit
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Evaluation:
     """A value and the inputs it was computed from: ``trace`` is ``[(code, label, value), …]``."""
 
@@ -37,7 +37,7 @@ class Evaluation:
 class Formula:
     """A parsed, type-checked formula.  Create it with :func:`compile_formula`."""
 
-    __slots__ = ("text", "result_type", "variables_used", "tree", "_fn", "_variables")
+    __slots__ = ("text", "result_type", "variables_used", "tree", "_fn", "_variables", "_trace_keys")
 
     def __init__(self, text: str, tree: TNode, variables_used: Sequence[str], variables: Mapping[str, Variable]):
         self.text = text
@@ -46,6 +46,7 @@ class Formula:
         self.variables_used: tuple[str, ...] = tuple(variables_used)
         self._variables = variables
         self._fn: PyFn = compile_python(tree, text)
+        self._trace_keys = [(code, variables[code].label) for code in self.variables_used]
 
     def __repr__(self) -> str:
         return f"Formula({self.text!r}, result_type={self.result_type.name})"
@@ -70,8 +71,7 @@ class Formula:
     def evaluate(self, values: Mapping[str, Any]) -> Evaluation:
         """The value for one record plus the trace of the inputs it used (for "show its inputs")."""
         value = self.compute(values)
-        trace = [(code, self._variables[code].label, values.get(code)) for code in self.variables_used]
-        return Evaluation(value, trace)
+        return Evaluation(value, [(code, label, values.get(code)) for code, label in self._trace_keys])
 
     def compute_many(self, rows: Iterable[Mapping[str, Any]], *, errors: str = "raise") -> Iterator[object]:
         """Values for many records; ``errors="null"`` yields ``None`` for a record that faults."""

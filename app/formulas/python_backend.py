@@ -128,21 +128,27 @@ def _leaf(var: Variable, node: TNode, text: str) -> PyFn:
 
     if var.type is FType.NUMBER:
 
-        def number(row: Mapping[str, Any]) -> object:
-            v = row[code]
-            if v.__class__ is float:
-                return v if v == v else None  # NaN (pandas' missing) counts as missing
-            if v is None:
-                return None
+        def convert(v: object) -> object:
             if isinstance(v, bool) or not isinstance(v, (int, float, str, Decimal)):
                 raise _input_fault(node, var, v, "数字")
             try:
                 f = float(v)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise _input_fault(node, var, v, "数字") from None
             if f - f != 0.0:
                 raise _input_fault(node, var, v, "有限的数字")
             return f
+
+        def number(row: Mapping[str, Any]) -> object:
+            v = row[code]
+            cls = v.__class__
+            if cls is float:
+                return v if v == v else None  # NaN (pandas' missing) counts as missing
+            if cls is int and -(2**53) <= v <= 2**53:
+                return float(v)
+            if v is None:
+                return None
+            return convert(v)
 
         return number
     if var.type is FType.BOOL:

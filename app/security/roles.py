@@ -34,6 +34,8 @@ SELF_SERVICE = [
     ["ResetMyPasswordView", "can_this_form_get|can_this_form_post"],
     ["UserDBModelView", "can_userinfo|resetmypassword|userinfoedit"],
     ["TenantSwitchView", "can_.*"],
+    ["OpenApi", "can_get"],
+    ["SwaggerView", "can_show"],
 ]
 
 

@@ -17,7 +17,8 @@ from app.tenantio.tables import decode_text
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 FILE = "tenant.yaml"
-_REQ = {"required": "必填", "null": "不能为空", "invalid": "格式不正确"}
+_REQ: dict[str, str | list[Any] | dict[Any, Any]] = {
+    "required": "必填", "null": "不能为空", "invalid": "格式不正确"}
 
 
 def _str(**kw: Any) -> fields.String:
@@ -28,7 +29,8 @@ class PositionSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    code = _str(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_]{1,32}$", error="只能是字母、数字、下划线"))
+    code = _str(required=True,
+                validate=validate.Regexp(r"^[A-Za-z0-9_]{1,32}$", error="只能是字母、数字、下划线"))
     name = _str(required=True, validate=validate.Length(min=1, max=128))
     org_level = _str(required=True, validate=validate.OneOf(ORG_LEVELS, error=f"应为 {LEVELS_HINT}"))
     quota = _str(load_default=None, allow_none=True)
@@ -128,13 +130,15 @@ def read_config(folder: Path, problems: Problems) -> dict[str, Any] | None:
         return None
     region = region_text(config["region"])
     if region is None:
-        problems.add(FILE, lines.get(("region",)), "region", "应为地区路径，如 福建省/泉州市 或 [福建省, 泉州市]")
+        problems.add(FILE, lines.get(("region",)), "region",
+                     "应为地区路径，如 福建省/泉州市 或 [福建省, 泉州市]")
         return None
     config["region"] = region
     seen: set[str] = set()
     for i, pos in enumerate(config["positions"]):
         if pos["code"] in seen:
-            problems.add(FILE, lines.get(("positions", i)), f"positions.{i}.code", f"岗位代码「{pos['code']}」重复")
+            problems.add(FILE, lines.get(("positions", i)), f"positions.{i}.code",
+                         f"岗位代码「{pos['code']}」重复")
         seen.add(pos["code"])
     return config
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,8 @@ def _org_rows() -> list[list[Any]]:
 
 
 def _population_rows() -> list[list[Any]]:
-    stmt = (select(OrgUnit.code, PopulationFact.period, *[getattr(PopulationFact, f) for f in POPULATION_FIELDS])
+    counts = [getattr(PopulationFact, f) for f in POPULATION_FIELDS]
+    stmt = (select(OrgUnit.code, PopulationFact.period, *counts)
             .join(OrgUnit, PopulationFact.org_unit_id == OrgUnit.id)
             .order_by(OrgUnit.path, PopulationFact.period))
     return [list(r) for r in db.session.execute(stmt)]
@@ -79,4 +81,10 @@ def _write(path: Path, header: tuple[str, ...], rows: list[list[Any]]) -> None:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(header)
         for row in rows:
-            writer.writerow(["" if v is None else (v.isoformat() if hasattr(v, "isoformat") else v) for v in row])
+            writer.writerow([_text(v) for v in row])
+
+
+def _text(value: Any) -> Any:
+    if value is None:
+        return ""
+    return value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else value

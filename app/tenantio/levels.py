@@ -6,7 +6,8 @@ from app.orgs.models import ORG_LEVELS
 
 LEVEL_ALIASES = {"县": "county", "市": "county", "区": "county", "县级市": "county", "旗": "county",
                  "镇": "town", "乡": "town", "街道": "town", "苏木": "town",
-                 "村": "village", "行政村": "village", "社区": "village", "居委会": "village", "嘎查": "village",
+                 "村": "village", "行政村": "village", "社区": "village", "居委会": "village",
+                 "嘎查": "village",
                  "组": "group", "村民小组": "group", "居民小组": "group"}
 LEVELS_HINT = "county/town/village/group（或 县/镇/乡/街道/村/社区/组）"
 

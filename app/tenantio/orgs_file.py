@@ -76,7 +76,8 @@ def _check_links(rows: dict[str, OrgRow], named: set[str], problems: Problems, f
     counties = [o for o in roots if o.level == "county"]
     if len(counties) > 1:
         for o in counties[1:]:
-            problems.add(f, o.line, "parent_code", f"只能有一个县级单位，第{counties[0].line}行已有「{counties[0].name}」")
+            problems.add(f, o.line, "parent_code",
+                         f"只能有一个县级单位，第{counties[0].line}行已有「{counties[0].name}」")
     elif not counties and rows:
         problems.add(f, None, None, "没有县级单位（level 为 county、上级代码为空的一行）")
     for o in rows.values():
@@ -104,7 +105,8 @@ def _order_and_paths(rows: dict[str, OrgRow], problems: Problems, f: str) -> lis
         stack.extend((c, unit.path) for c in children.get(unit.code, []))
     for o in rows.values():
         if o.code not in reached and o.parent_code in rows:
-            problems.add(f, o.line, "parent_code", f"「{o.code}」的上级链形成环（{_cycle_text(rows, o)}），无法连到县级单位")
+            problems.add(f, o.line, "parent_code",
+                         f"「{o.code}」的上级链形成环（{_cycle_text(rows, o)}），无法连到县级单位")
     ordered = [o for o in rows.values() if o.code in reached]
     ordered.sort(key=lambda o: (ORG_LEVELS.index(o.level), o.line))
     return ordered

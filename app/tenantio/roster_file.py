@@ -48,7 +48,8 @@ def read_roster(folder: Path, orgs: set[str] | None, positions: set[str] | None,
         names.setdefault(number, (r["name"], line))
         key = (number, r["position_code"], row["start"])
         if key in seen:
-            problems.add(table.file, line, "id_number", f"与第{seen[key]}行重复（同一人、同一岗位、同一开始日期）")
+            problems.add(table.file, line, "id_number",
+                         f"与第{seen[key]}行重复（同一人、同一岗位、同一开始日期）")
         seen.setdefault(key, line)
         out.append(row)
     return out
@@ -70,9 +71,11 @@ def _check_row(table: Table, line: int, r: dict[str, str], orgs: set[str] | None
     if not r["name"]:
         problems.add(f, line, "name", "姓名不能为空")
     if r["education"] and r["education"] not in EDUCATION_CHOICES:
-        problems.add(f, line, "education", f"学历「{r['education']}」无效，应为 {'、'.join(EDUCATION_CHOICES)}")
+        problems.add(f, line, "education",
+                     f"学历「{r['education']}」无效，应为 {'、'.join(EDUCATION_CHOICES)}")
     if positions is not None and r["position_code"] not in positions:
-        problems.add(f, line, "position_code", f"岗位代码「{r['position_code']}」未在 tenant.yaml 的 positions 中定义")
+        problems.add(f, line, "position_code",
+                     f"岗位代码「{r['position_code']}」未在 tenant.yaml 的 positions 中定义")
     if orgs is not None and r["org_code"] not in orgs:
         problems.add(f, line, "org_code", f"组织机构代码「{r['org_code']}」不在 orgunits 中")
     for col in ("start", "end"):

@@ -104,10 +104,11 @@ def _sheet_table(name: str, sheet_rows: Iterable[tuple[Any, ...]]) -> Table:
             continue
         if not any(cells):
             continue
-        table.rows.append((number, {h: (cells[i] if i < len(cells) else "") for i, h in enumerate(table.header)}))
-        for i, v in enumerate(values):
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) >= 1e15 and i < len(table.header):
-                table.long_numbers.add((number, table.header[i]))
+        table.rows.append((number, {h: (cells[i] if i < len(cells) else "")
+                                    for i, h in enumerate(table.header)}))
+        for column, v in zip(table.header, values):
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) >= 1e15:
+                table.long_numbers.add((number, column))
     return table
 
 

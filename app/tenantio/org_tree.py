@@ -1,0 +1,82 @@
+"""Org units: upserted level by level (parents get ids first), then every path made right.
+
+A folder may move a unit (new parent) or change its level. Its own row and the rows in the
+folder get their new paths directly; units that are only in the database (a folder never
+deletes) hang under a moved unit by ``parent_id``, so after the upsert every path of the
+tenant is recomputed from the parent links and the stale ones are updated. A move that would
+leave such a unit at the wrong level (a 村民小组 under a 镇) is refused like any bad folder.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from app.orgs.models import ORG_LEVELS, OrgUnit
+from app.tenantio.bulk import update_rows
+from app.tenantio.folder import Bundle, OrgRow
+from app.tenantio.problems import Problems
+from app.tenantio.sync import LoadReport, sync_rows
+
+
+def upsert_orgs(conn: Connection, tenant_id: int, bundle: Bundle, report: LoadReport) -> dict[str, int]:
+    """Returns the id of every org unit of the tenant by code."""
+    t = OrgUnit.__table__
+    ids = _id_map(conn, tenant_id)
+    by_level: dict[str, list[OrgRow]] = {}
+    for o in bundle.orgs:
+        by_level.setdefault(o.level, []).append(o)
+    for level in ORG_LEVELS:
+        wanted = [{"code": o.code, "name": o.name, "level": o.level, "path": o.path,
+                   "parent_id": ids[o.parent_code] if o.parent_code else None}
+                  for o in by_level.get(level, [])]
+        if sync_rows(conn, t, tenant_id, ("code",), wanted, report, "org_unit"):
+            ids = _id_map(conn, tenant_id)
+    if report.updated.get("org_unit"):  # only a changed unit can leave units outside the folder stale
+        _fix_rest_of_tree(conn, tenant_id, bundle, report)
+    return ids
+
+
+def _id_map(conn: Connection, tenant_id: int) -> dict[str, int]:
+    t = OrgUnit.__table__
+    return {r.code: r.id for r in conn.execute(select(t.c.id, t.c.code).where(t.c.tenant_id == tenant_id))}
+
+
+def _fix_rest_of_tree(conn: Connection, tenant_id: int, bundle: Bundle, report: LoadReport) -> None:
+    t = OrgUnit.__table__
+    units = {r.id: r for r in conn.execute(
+        select(t.c.id, t.c.parent_id, t.c.code, t.c.level, t.c.path).where(t.c.tenant_id == tenant_id))}
+    in_folder = {o.code: o for o in bundle.orgs}
+    problems = Problems()
+    paths: dict[int, str] = {}
+    stale: list[dict[str, Any]] = []
+    for unit in units.values():
+        path = _path(unit.id, units, paths)
+        if path != unit.path:
+            stale.append({"id": unit.id, "path": path})
+        parent = units.get(unit.parent_id)
+        if unit.code in in_folder or parent is None or parent.code not in in_folder:
+            continue
+        if ORG_LEVELS.index(parent.level) + 1 != ORG_LEVELS.index(unit.level):
+            moved = in_folder[parent.code]
+            problems.add("orgunits.csv", moved.line, "level",
+                         f"「{moved.name}」改为 {moved.level} 级后，"
+                         f"其下仍有不在本目录中的 {unit.level} 级单位"
+                         f"「{unit.code}」；请在 orgunits 中一并调整该单位")
+    problems.raise_if_any()
+    update_rows(conn, t, "id", stale)
+    report.count("update", "org_unit", len(stale))
+
+
+def _path(unit_id: int, units: dict[int, Any], paths: dict[int, str]) -> str:
+    """``/county/town/…/code/`` from the parent links (iteratively; a broken chain stops at the root)."""
+    chain: list[int] = []
+    current: int | None = unit_id
+    while current is not None and current not in paths and current in units and current not in chain:
+        chain.append(current)
+        current = units[current].parent_id
+    prefix = paths.get(current, "/") if current is not None else "/"
+    for uid in reversed(chain):
+        prefix = paths[uid] = f"{prefix}{units[uid].code}/"
+    return paths[unit_id]
