@@ -41,6 +41,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "AUTH_ROLE_PUBLIC": "Public",
         "AUTH_USER_REGISTRATION": False,
         "AUTH_RATE_LIMITED": True,
+        "RATELIMIT_ENABLED": True,  # FAB defaults it off, which silently disables AUTH_RATE_LIMIT
         "AUTH_RATE_LIMIT": os.environ.get("AUTH_RATE_LIMIT", "10 per 60 second"),
         "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL", "").strip() or "memory://",
         "FAB_API_SWAGGER_UI": True,

@@ -113,7 +113,7 @@ def _round_py(mode: str) -> Callable[[CallSite, list[PyFn]], PyFn]:
                 r = float(floor(y * UP))
             if d:
                 r = r / f if big else r * f
-            return (-1.0 if v < 0 else 1.0) * r
+            return (-1.0 if v < 0 else 1.0) * r + 0.0  # + 0.0 turns -0.0 into 0.0
 
         return run
 
@@ -136,7 +136,7 @@ def _round_sql(mode: str) -> Callable[[CallSite, list[Any]], Any]:
         if d:
             r = r / f if big else r * f
         # The sign as a factor keeps ``r`` (which contains ``x``) rendered once.
-        return sa.case((x < 0.0, -1.0), else_=1.0) * r
+        return sa.case((x < 0.0, -1.0), else_=1.0) * r + 0.0
 
     return build
 
@@ -152,30 +152,45 @@ def _step_rule(name: str) -> Callable[[Sequence[ArgInfo]], FType]:
     return rule
 
 
+def _inverse(site: CallSite) -> float | None:
+    """For a constant significance below 1 whose inverse is an integer (0.1 → 10, 0.05 → 20), that integer.
+
+    Scaling by 10 rather than dividing by 0.1 keeps decimal results exact: CEILING(1.1, 0.1) is
+    11 / 10 = 1.1, not 11 * 0.1 = 1.1000000000000001.
+    """
+    s = site.const(1)
+    if s is NOT_CONST or s is None or not 0 < s < 1:  # type: ignore[operator]
+        return None
+    inv = 1.0 / s  # type: ignore[operator]
+    k = float(round(inv))
+    return k if abs(inv - k) <= 1e-9 * k else None
+
+
 def _step_py(up: bool) -> Callable[[CallSite, list[PyFn]], PyFn]:
     def build(site: CallSite, fns: list[PyFn]) -> PyFn:
         x = fns[0]
-        sig = fns[1] if len(fns) > 1 else None
         ceil, floor = math.ceil, math.floor
 
         def step(y: float) -> float:
-            # Nudge toward the side that keeps near-integers (1.0000000000000002) where they belong.
+            # Nudge toward the side that keeps near-integers (0.30000000000000004/0.1) where they belong.
             return float(ceil(y - abs(y) * EPS)) if up else float(floor(y + abs(y) * EPS))
 
-        if sig is None and up:
+        if len(fns) == 1:
 
-            def run_ceil(row: Row) -> object:
+            def run1(row: Row) -> object:
                 y = x(row)
-                return None if y is None else float(ceil(y - abs(y) * EPS))
+                return None if y is None else step(y)
 
-            return run_ceil
-        if sig is None:
+            return run1
+        k = _inverse(site)
+        if k is not None:
 
-            def run_floor(row: Row) -> object:
-                y = x(row)
-                return None if y is None else float(floor(y + abs(y) * EPS))
+            def run_k(row: Row) -> object:
+                v = x(row)
+                return None if v is None else step(v * k) / k
 
-            return run_floor
+            return run_k
+        sig = fns[1]
 
         def run(row: Row) -> object:
             v = x(row)
@@ -196,15 +211,19 @@ def _step_py(up: bool) -> Callable[[CallSite, list[PyFn]], PyFn]:
 def _step_sql(up: bool) -> Callable[[CallSite, list[Any]], Any]:
     def build(site: CallSite, args: list[Any]) -> Any:
         x = args[0]
-        rnd = fx_ceil if up else fx_floor
+        k = _inverse(site) if len(args) > 1 else None
         if len(args) == 1:
             y = x
+        elif k is not None:
+            y = x * k
         else:
             s = args[1]
             y = x / (s if site.args[1].is_const else sa.case((s > 0.0, s)))
         nudge = sa.func.abs(y, type_=_D) * EPS
-        r = rnd(y - nudge) if up else rnd(y + nudge)
-        return r if len(args) == 1 else r * args[1]
+        r = fx_ceil(y - nudge) if up else fx_floor(y + nudge)
+        if len(args) == 1:
+            return r
+        return r / k if k is not None else r * args[1]
 
     return build
 

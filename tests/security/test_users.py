@@ -57,7 +57,7 @@ def test_jwt_api_is_scoped_and_documented(app, demo):
     masked = people.get_json()["result"][0]["id_number_masked"]
     assert "**********" in masked and len(masked) == 18
     spec = client.get("/api/v1/_openapi", headers={"Authorization": f"Bearer {token}"}).get_json()
-    assert "/org_unit/" in spec["paths"] and "/person/{pk}" in spec["paths"]
+    assert "/api/v1/org_unit/" in spec["paths"] and "/api/v1/person/{pk}" in spec["paths"]
 
 
 def test_login_is_rate_limited(app, demo):
