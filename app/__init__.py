@@ -19,27 +19,26 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _import_models() -> None:
-    import app.core.models  # noqa: F401
-    import app.orgs.models  # noqa: F401
-    import app.security.models  # noqa: F401
+    import app.core.models
+    import app.orgs.models
+    import app.security.models
     import app.staffing.models  # noqa: F401
 
 
 def _import_views() -> None:
-    import app.core.admin_views  # noqa: F401
-    import app.orgs.views  # noqa: F401
-    import app.overview.views  # noqa: F401
+    import app.core.admin_views
+    import app.orgs.views
+    import app.overview.views
     import app.staffing.views  # noqa: F401
 
 
 def _bind(app: Flask) -> None:
+    from flask_appbuilder import AppBuilder
     from sqlalchemy.exc import SAWarning
 
     from app.core import tenancy
     from app.core.registry import VIEW_SPECS
     from app.errors import install_error_handlers
-    from flask_appbuilder import AppBuilder
-
     from app.extensions import db, migrate
     from app.home import HomeView, TenantSwitchView
     from app.hooks.manager import get_plugin_manager

@@ -9,10 +9,10 @@ from flask_appbuilder import BaseView, IndexView, expose
 from flask_appbuilder.security.decorators import has_access
 from flask_login import current_user
 
+from app.core.models import Tenant
 from app.core.registry import VIEW_SPECS
 from app.core.tenancy import current_scope
 from app.extensions import db, get_appbuilder
-from app.core.models import Tenant
 from app.security.context import SESSION_TENANT_KEY, is_platform_admin, selectable_tenants, user_roles
 
 

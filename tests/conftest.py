@@ -17,9 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
-ROOT = Path(__file__).resolve().parent.parent
-TENANTS = ROOT / "tenants"
-PASSWORD = "test-pass-123"
+from support import PASSWORD, TENANTS
 
 
 def _database_url(tmp_root: Path) -> str:
@@ -47,10 +45,6 @@ def _sa_url(url: str) -> str:
             os.environ.pop("DATABASE_URL", None)
         else:
             os.environ["DATABASE_URL"] = old
-
-
-def is_postgres() -> bool:
-    return os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql"))
 
 
 @pytest.fixture(scope="session")
@@ -107,12 +101,6 @@ def _first_village(town_code: str) -> str:
             if row["parent_code"] == town_code and row["level"] == "village":
                 return row["code"]
     raise LookupError(town_code)
-
-
-def login(client: FlaskClient, username: str, password: str = PASSWORD) -> FlaskClient:
-    resp = client.post("/login/", data={"username": username, "password": password})
-    assert resp.status_code == 302, f"login of {username} failed"
-    return client
 
 
 @pytest.fixture

@@ -102,7 +102,7 @@ def check_digit(first17: str) -> str:
     """The check character (``0``-``9`` or ``X``) for the first 17 digits of an ID number."""
     if len(first17) != 17 or not _DIGITS.fullmatch(first17):
         raise ValueError(f"check_digit needs exactly 17 ASCII digits, got {first17!r}")
-    total = sum(int(ch) * w for ch, w in zip(first17, WEIGHTS))
+    total = sum(int(ch) * w for ch, w in zip(first17, WEIGHTS, strict=True))
     return CHECK_CHARS[total % 11]
 
 

@@ -50,7 +50,7 @@ class TenantScoped:
     __scope_org_attr__: str | None = None
 
     @declared_attr
-    def tenant_id(cls) -> Mapped[int]:  # noqa: N805
+    def tenant_id(cls) -> Mapped[int]:
         return mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), nullable=False, index=True)
 
 

@@ -22,8 +22,8 @@ from .sql_backend import compile_sql
 from .types import FType, Variable
 
 MAX_LENGTH = 2_000
-MAX_DEPTH = 40
-_HARD_MAX_DEPTH = 100  # the checker and SQLAlchemy's compiler recurse; stay far below Python's limit
+MAX_DEPTH = 30
+_HARD_MAX_DEPTH = 50  # the checker and SQLAlchemy's compiler recurse (~12 frames a level at worst)
 
 
 @dataclass(slots=True)
@@ -37,7 +37,7 @@ class Evaluation:
 class Formula:
     """A parsed, type-checked formula.  Create it with :func:`compile_formula`."""
 
-    __slots__ = ("text", "result_type", "variables_used", "tree", "_fn", "_variables", "_trace_keys")
+    __slots__ = ("_fn", "_trace_keys", "_variables", "result_type", "text", "tree", "variables_used")
 
     def __init__(self, text: str, tree: TNode, variables_used: Sequence[str], variables: Mapping[str, Variable]):
         self.text = text

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from decimal import Decimal
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from .ast import TCall, TConst, TNode, TVar

@@ -22,6 +22,7 @@ def countydesk_register_formula_functions() -> list[Any]:
     Each spec carries its type signature, a Python implementation and a SQL implementation,
     so a quota using the function can be computed per record and set-based alike.
     """
+    raise NotImplementedError
 
 
 @hookspec
@@ -30,3 +31,4 @@ def countydesk_pack_settings_schema(pack: str) -> Any:
 
     Called when a tenant folder is loaded; the first non-None answer is used.
     """
+    raise NotImplementedError

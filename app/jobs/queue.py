@@ -76,14 +76,14 @@ def run_in_tenant(func: str, tenant_id: int | None, user_id: int | None, kwargs:
         finally:
             db.session.remove()  # one session per job, like one per request
 
-    try:
-        current_app._get_current_object()
-        return _call()
-    except RuntimeError:
-        from app import create_app
+    from flask import has_app_context
 
-        with create_app().app_context():
-            return _call()
+    if has_app_context():  # the worker command runs inside the app
+        return _call()
+    from app import create_app
+
+    with create_app().app_context():
+        return _call()
 
 
 def report_progress(done: int, total: int, message: str = "") -> None:

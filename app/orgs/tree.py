@@ -43,7 +43,7 @@ def _maintain_paths(session: Session, flush_context: Any, instances: Any) -> Non
         for obj in list(session.dirty):
             if not isinstance(obj, OrgUnit):
                 continue
-            state = inspect(obj)
+            state: Any = inspect(obj)
             moved = state.attrs.parent_id.history.has_changes() or state.attrs.parent.history.has_changes()
             renamed = state.attrs.code.history.has_changes()
             if state.attrs.level.history.has_changes() or moved:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import lazy_gettext as _
 
 from app.core.registry import ViewSpec, declare_view
 from app.core.views import TenantModelApi, TenantModelView
 from app.orgs.models import POPULATION_FIELDS, POPULATION_LABELS, OrgUnit, PopulationFact
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 
 ORG_LABELS = {"code": _("代码"), "name": _("名称"), "level": _("层级"), "level_label": _("层级"),
               "parent": _("上级单位"), "path": _("路径"), "children": _("下级单位")}

@@ -17,23 +17,23 @@ def region_overview(tenant_ids: list[int]) -> list[dict[str, Any]]:
     if not tenant_ids:
         return []
     session = db.session
-    units = read_across_tenants(
+    units: list[Any] = read_across_tenants(
         session,
         select(OrgUnit.tenant_id, OrgUnit.level, func.count())
         .where(OrgUnit.tenant_id.in_(tenant_ids))
         .group_by(OrgUnit.tenant_id, OrgUnit.level),
         "province overview: org unit counts",
-    ).all()
-    staff = read_across_tenants(
+    ).all()  # type: ignore[assignment]
+    staff: list[Any] = read_across_tenants(
         session,
         select(Appointment.tenant_id, func.count())
         .where(Appointment.tenant_id.in_(tenant_ids), Appointment.status == "active")
         .group_by(Appointment.tenant_id),
         "province overview: active appointments",
-    ).all()
+    ).all()  # type: ignore[assignment]
     tenants = session.scalars(select(Tenant).where(Tenant.id.in_(tenant_ids)).order_by(Tenant.region)).all()
-    counts: dict[tuple[int, str], int] = {(t, lvl): n for t, lvl, n in units}
-    active = dict(staff)
+    counts: dict[tuple[int, str], int] = {(row[0], row[1]): row[2] for row in units}
+    active: dict[int, int] = {row[0]: row[1] for row in staff}
     return [
         {"tenant": t, "towns": counts.get((t.id, "town"), 0), "villages": counts.get((t.id, "village"), 0),
          "active_staff": active.get(t.id, 0)}

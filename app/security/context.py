@@ -10,7 +10,9 @@ from typing import Any
 
 from flask import Flask, g, request, session
 from flask_jwt_extended import get_current_user, verify_jwt_in_request
+from flask_jwt_extended.exceptions import JWTExtendedException
 from flask_login import current_user
+from jwt import PyJWTError
 from sqlalchemy import select
 
 from app.core.models import Tenant
@@ -29,7 +31,7 @@ def request_user() -> Any | None:
         try:
             verify_jwt_in_request(optional=True)
             return get_current_user()
-        except Exception:  # an invalid token is FAB's to answer with 401; we only stay closed
+        except (JWTExtendedException, PyJWTError):  # FAB answers 401; we only stay closed
             return None
     return None
 

@@ -49,8 +49,8 @@ def add_user(username: str, *, role: str, password: str, tenant_slug: str | None
         if scope_org is None:
             raise UserError(f"组织机构代码「{scope_code}」在{tenant.name}不存在")
         if scope_org.level != spec.scope_level:
-            raise UserError(f"{spec.name}的范围必须是{'镇（乡、街道）' if spec.scope_level == 'town' else '村（社区）'}，"
-                            f"「{scope_org.name}」不是")
+            wanted = "镇（乡、街道）" if spec.scope_level == "town" else "村（社区）"
+            raise UserError(f"{spec.name}的范围必须是{wanted}，「{scope_org.name}」不是")
     elif scope_code:
         raise UserError(f"{spec.name}不需要 --scope")
     ensure_roles()

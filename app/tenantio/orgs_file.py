@@ -92,7 +92,8 @@ def _check_links(rows: dict[str, OrgRow], named: set[str], problems: Problems, f
 
 
 def _order_and_paths(rows: dict[str, OrgRow], problems: Problems, f: str) -> list[OrgRow]:
-    """Parents first; a unit that never reaches the root lies on a cycle (or under one)."""
+    """Parents first, with paths. Units that never reach the county are either under a unit
+    with its own problem (not reported again) or on a cycle (each unit of the cycle reported)."""
     children: dict[str | None, list[OrgRow]] = {}
     for o in rows.values():
         children.setdefault(o.parent_code, []).append(o)
@@ -103,21 +104,31 @@ def _order_and_paths(rows: dict[str, OrgRow], problems: Problems, f: str) -> lis
         unit.path = f"{parent_path}{unit.code}/"
         reached.add(unit.code)
         stack.extend((c, unit.path) for c in children.get(unit.code, []))
+    on_cycle: set[str] = set()
     for o in rows.values():
-        if o.code not in reached and o.parent_code in rows:
-            problems.add(f, o.line, "parent_code",
-                         f"「{o.code}」的上级链形成环（{_cycle_text(rows, o)}），无法连到县级单位")
+        cycle = _cycle_from(rows, o) if o.code not in reached else None
+        for code in cycle or []:
+            if code not in on_cycle:
+                on_cycle.add(code)
+                chain = _rotate(cycle or [], code)
+                problems.add(f, rows[code].line, "parent_code",
+                             f"上级链形成环（{'→'.join([*chain, code])}），无法连到县级单位")
     ordered = [o for o in rows.values() if o.code in reached]
     ordered.sort(key=lambda o: (ORG_LEVELS.index(o.level), o.line))
     return ordered
 
 
-def _cycle_text(rows: dict[str, OrgRow], start: OrgRow) -> str:
-    chain = [start.code]
-    unit: OrgRow | None = rows.get(start.parent_code or "")
-    while unit is not None and unit.code not in chain and len(chain) < 10:
-        chain.append(unit.code)
-        unit = rows.get(unit.parent_code or "")
-    if unit is not None and unit.code in chain:
-        chain.append(unit.code)
-    return "→".join(chain)
+def _cycle_from(rows: dict[str, OrgRow], start: OrgRow) -> list[str] | None:
+    """The codes of the cycle above ``start`` (going up through parents), or None."""
+    seen: list[str] = []
+    unit: OrgRow | None = start
+    while unit is not None and unit.code not in seen:
+        seen.append(unit.code)
+        unit = rows.get(unit.parent_code) if unit.parent_code else None
+    return seen[seen.index(unit.code):] if unit is not None else None
+
+
+def _rotate(cycle: list[str], first: str) -> list[str]:
+    """``cycle`` (child → parent order) starting at ``first``."""
+    i = cycle.index(first)
+    return cycle[i:] + cycle[:i]

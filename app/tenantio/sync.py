@@ -18,6 +18,8 @@ class LoadReport:
     updated: dict[str, int] = field(default_factory=dict)
 
     def count(self, kind: str, table: str, n: int) -> None:
+        if not n:
+            return
         target = self.inserted if kind == "insert" else self.updated
         target[table] = target.get(table, 0) + n
 

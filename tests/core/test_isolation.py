@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from app.core.models import TenantScoped
 from app.extensions import db
-from conftest import is_postgres, login
+from support import is_postgres, login
 
 # One harmless change per scoped API resource, used to prove writes are refused.
 HARMLESS_CHANGE: dict[str, dict[str, Any]] = {

@@ -7,10 +7,8 @@ each row; tests compare it with the Python back end.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -116,10 +114,3 @@ def formula_db(request: pytest.FixtureRequest) -> Iterator[FormulaDB]:
 @pytest.fixture(scope="session")
 def variables() -> list[Variable]:
     return VARIABLES
-
-
-def sample_row(**values: Any) -> dict[str, Any]:
-    return dict(values)
-
-
-__all__ = ["COLUMNS", "VARIABLES", "FormulaDB", "Decimal", "dt"]

@@ -1,6 +1,6 @@
 """The landing page tells a user their tenant, org scope and what they can do."""
 
-from conftest import login
+from support import login
 
 
 def test_town_clerk_sees_tenant_scope_and_actions(demo, client):

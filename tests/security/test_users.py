@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.security.models import CountyUser
-from conftest import PASSWORD, login
+from support import PASSWORD, login
 
 
 def _cli(app, *args):
