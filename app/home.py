@@ -7,6 +7,7 @@ from typing import Any
 from flask import abort, g, redirect, request, session, url_for
 from flask_appbuilder import BaseView, IndexView, expose
 from flask_appbuilder.security.decorators import has_access
+from flask_babel import gettext
 from flask_login import current_user
 
 from app.core.models import Tenant
@@ -34,7 +35,7 @@ def landing_facts(user: Any) -> dict[str, Any]:
     scope_org = getattr(user, "scope_org", None)
     return {
         "user": user,
-        "roles": [r.name for r in roles] or (["平台管理员"] if is_platform_admin(user) else []),
+        "roles": [gettext(r.name) for r in roles] or ([gettext("平台管理员")] if is_platform_admin(user) else []),
         "tenant": tenant,
         "scope_org": scope_org,
         "read_only": bool(scope and scope.read_only),

@@ -23,12 +23,3 @@ def countydesk_register_formula_functions() -> list[Any]:
     so a quota using the function can be computed per record and set-based alike.
     """
     raise NotImplementedError
-
-
-@hookspec
-def countydesk_pack_settings_schema(pack: str) -> Any:
-    """Return the marshmallow schema class validating ``packs.<pack>`` settings in tenant.yaml, or None.
-
-    Called when a tenant folder is loaded; the first non-None answer is used.
-    """
-    raise NotImplementedError

@@ -6,6 +6,7 @@ checks and drill-downs become a prefix test instead of a recursive query.
 
 from __future__ import annotations
 
+from flask_babel import gettext
 from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
@@ -52,7 +53,7 @@ class OrgUnit(TenantScoped, db.Model):  # type: ignore[name-defined]
 
     @property
     def level_label(self) -> str:
-        return ORG_LEVEL_LABELS.get(self.level, self.level)
+        return gettext(ORG_LEVEL_LABELS.get(self.level, self.level))
 
     def __repr__(self) -> str:
         return f"{self.name}（{self.code}）"

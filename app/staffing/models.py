@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from flask_babel import gettext
 from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
@@ -12,7 +13,8 @@ from app.core.models import TenantScoped
 from app.extensions import db
 from app.orgs.models import OrgUnit
 
-APPOINTMENT_STATUSES = {"active": "在岗", "ended": "期满离任", "dismissed": "解聘"}
+APPOINTMENT_STATUS_LABELS = {"active": "在岗", "ended": "期满离任", "dismissed": "解聘"}
+APPOINTMENT_STATUSES = tuple(APPOINTMENT_STATUS_LABELS)
 EDUCATION_CHOICES = ("小学", "初中", "高中", "中专", "大专", "本科", "研究生")
 
 
@@ -91,7 +93,7 @@ class Appointment(TenantScoped, db.Model):  # type: ignore[name-defined]
 
     @property
     def status_label(self) -> str:
-        return APPOINTMENT_STATUSES.get(self.status, self.status)
+        return gettext(APPOINTMENT_STATUS_LABELS.get(self.status, self.status))
 
     def __repr__(self) -> str:
         return f"{self.person_id}:{self.position_code}"

@@ -6,11 +6,25 @@ not go through the ORM for villages and staff.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam
+from sqlalchemy import Connection, Table, bindparam, text
+
+
+def allocate_ids(conn: Connection, table: Table, n: int) -> list[int] | None:
+    """``n`` new primary keys from the table's sequence (PostgreSQL), or None where ids come only on insert.
+
+    With ids known before writing, parents and children go out in one ``COPY`` and nothing
+    has to be read back.
+    """
+    if conn.dialect.name != "postgresql":
+        return None
+    if n == 0:
+        return []
+    stmt = text("SELECT array_agg(nextval(pg_get_serial_sequence(:table, 'id'))) FROM generate_series(1, :n)")
+    return [int(i) for i in conn.execute(stmt, {"table": table.name, "n": n}).scalar_one()]
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -23,18 +37,15 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
 
 
 def _copy(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """psycopg adapts dates, numbers and None itself; rows go out as tuples in column order."""
     columns = list(rows[0].keys())
+    values = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     quoted = ", ".join(f'"{c}"' for c in columns)
     with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+        write = copy.write_row
         for row in rows:
-            copy.write_row([_copy_value(row[c]) for c in columns])
-
-
-def _copy_value(value: Any) -> Any:
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return value
+            write(values(row))
 
 
 def update_rows(conn: Connection, table: Table, key: str, rows: Sequence[dict[str, Any]]) -> None:

@@ -21,12 +21,12 @@ from app.tenantio.folder import ORG_COLUMNS, POP_COLUMNS, ROSTER_COLUMNS
 
 
 def export_tenant(slug: str, folder: Path | str) -> Path:
+    """Write ``tenant.yaml`` and the three CSV files (UTF-8) into ``folder``, replacing earlier ones."""
     out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    session = db.session
-    tenant = session.scalar(select(Tenant).where(Tenant.slug == slug))
+    tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
     if tenant is None:
         raise NotFound(f"县（租户）「{slug}」不存在")
+    out.mkdir(parents=True, exist_ok=True)
     with tenant_context(tenant.id):
         (out / "tenant.yaml").write_text(_config_yaml(tenant), encoding="utf-8")
         _write(out / "orgunits.csv", ORG_COLUMNS, _org_rows())

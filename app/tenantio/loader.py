@@ -19,10 +19,11 @@ from app.core.tenancy import sync_db_tenant
 from app.extensions import db
 from app.orgs.models import POPULATION_FIELDS, PopulationFact
 from app.staffing.models import Appointment, Person, Position
+from app.tenantio.bulk import allocate_ids
 from app.tenantio.folder import Bundle, read_folder
 from app.tenantio.org_tree import upsert_orgs
 from app.tenantio.roster_file import primary_rows
-from app.tenantio.sync import LoadReport, sync_rows
+from app.tenantio.sync import LoadReport, Target, sync_rows
 
 __all__ = ["LoadReport", "load_tenant_folder"]
 
@@ -47,63 +48,65 @@ def load_tenant_folder(folder: Path | str) -> LoadReport:
 def _apply(conn: Connection, bundle: Bundle) -> LoadReport:
     cfg = bundle.config
     report = LoadReport(cfg["slug"])
-    tenant_id = _upsert_tenant(conn, cfg, report)
+    tenant_id, fresh = _upsert_tenant(conn, cfg, report)
     sync_db_tenant(conn, tenant_id)  # row-level security: this transaction acts for this tenant
     report.tenant_id = tenant_id
-    _upsert_positions(conn, tenant_id, cfg["positions"], report)
-    org_ids = upsert_orgs(conn, tenant_id, bundle, report)
-    _upsert_population(conn, tenant_id, bundle, org_ids, report)
-    _upsert_roster(conn, tenant_id, bundle, org_ids, report)
+    target = Target(conn, tenant_id, report, fresh)
+    _upsert_positions(target, cfg["positions"])
+    org_ids = upsert_orgs(target, bundle)
+    _upsert_population(target, bundle, org_ids)
+    _upsert_roster(target, bundle, org_ids)
     return report
 
 
-def _upsert_tenant(conn: Connection, cfg: dict[str, Any], report: LoadReport) -> int:
+def _upsert_tenant(conn: Connection, cfg: dict[str, Any], report: LoadReport) -> tuple[int, bool]:
+    """The tenant's id, and whether it was just created."""
     t = Tenant.__table__
     values = {k: cfg[k] for k in TENANT_KEYS}
     values["settings"] = {"packs": cfg["packs"], "settings": cfg["settings"]}
     row = conn.execute(select(t.c.id, *[t.c[k] for k in (*TENANT_KEYS, "settings")])
                        .where(t.c.slug == cfg["slug"])).first()
     if row is None:
-        conn.execute(t.insert().values(values))
+        tenant_id = conn.execute(t.insert().values(values).returning(t.c.id)).scalar_one()
         report.count("insert", "tenant", 1)
-        tenant_id = conn.execute(select(t.c.id).where(t.c.slug == cfg["slug"])).scalar_one()
-        return int(tenant_id)
+        return int(tenant_id), True
     if any(getattr(row, k) != v for k, v in values.items()):
         conn.execute(t.update().where(t.c.id == row.id).values(values))
         report.count("update", "tenant", 1)
-    return int(row.id)
+    return int(row.id), False
 
 
-def _upsert_positions(conn: Connection, tenant_id: int, positions: list[dict[str, Any]],
-                      report: LoadReport) -> None:
+def _upsert_positions(target: Target, positions: list[dict[str, Any]]) -> None:
     wanted = [{"code": p["code"], "name": p["name"], "org_level": p["org_level"],
                "quota_formula": p.get("quota"), "eligibility_formula": p.get("eligibility"),
                "term_years": p.get("term_years"), "rehire_ban_years": p.get("rehire_ban_years")}
               for p in positions]
-    sync_rows(conn, Position.__table__, tenant_id, ("code",), wanted, report, "position")
+    sync_rows(target, Position.__table__, ("code",), wanted, "position")
 
 
-def _upsert_population(conn: Connection, tenant_id: int, bundle: Bundle, org_ids: dict[str, int],
-                       report: LoadReport) -> None:
+def _upsert_population(target: Target, bundle: Bundle, org_ids: dict[str, int]) -> None:
     wanted = [{"org_unit_id": org_ids[r["org_code"]], "period": r["period"],
                **{f: r[f] for f in POPULATION_FIELDS}} for r in bundle.population]
-    sync_rows(conn, PopulationFact.__table__, tenant_id, ("org_unit_id", "period"), wanted, report,
-              "population_fact")
+    sync_rows(target, PopulationFact.__table__, ("org_unit_id", "period"), wanted, "population_fact")
 
 
-def _upsert_roster(conn: Connection, tenant_id: int, bundle: Bundle, org_ids: dict[str, int],
-                   report: LoadReport) -> None:
+def _upsert_roster(target: Target, bundle: Bundle, org_ids: dict[str, int]) -> None:
     people = [{"id_number": number, "name": r["name"], "sex": r["info"].sex,
                "birth_date": r["info"].birth_date, "education": r["education"] or None,
                "phone": r["phone"] or None, "bank_card": r["bank_card"] or None,
                "org_unit_id": org_ids[r["org_code"]]}
               for number, r in primary_rows(bundle.roster).items()]
     p = Person.__table__
-    sync_rows(conn, p, tenant_id, ("id_number",), people, report, "person")
-    person_ids = {r.id_number: r.id for r in conn.execute(
-        select(p.c.id, p.c.id_number).where(p.c.tenant_id == tenant_id))}
+    allocated = allocate_ids(target.conn, p, len(people)) if target.fresh else None
+    if allocated is not None:
+        person_ids = {person["id_number"]: i for person, i in zip(people, allocated, strict=True)}
+        sync_rows(target, p, ("id_number",), people, "person", {(n,): i for n, i in person_ids.items()})
+    else:
+        sync_rows(target, p, ("id_number",), people, "person")
+        person_ids = {r.id_number: r.id for r in target.conn.execute(
+            select(p.c.id, p.c.id_number).where(p.c.tenant_id == target.tenant_id))}
     wanted = [{"person_id": person_ids[r["id_number"]], "position_code": r["position_code"],
                "org_unit_id": org_ids[r["org_code"]], "start_date": r["start"], "end_date": r["end"],
                "status": r["status"]} for r in bundle.roster]
-    sync_rows(conn, Appointment.__table__, tenant_id, ("person_id", "position_code", "start_date"), wanted,
-              report, "appointment")
+    sync_rows(target, Appointment.__table__, ("person_id", "position_code", "start_date"), wanted,
+              "appointment")

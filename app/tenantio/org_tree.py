@@ -11,42 +11,50 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 
 from app.orgs.models import ORG_LEVELS, OrgUnit
-from app.tenantio.bulk import update_rows
+from app.tenantio.bulk import allocate_ids, update_rows
 from app.tenantio.folder import Bundle, OrgRow
 from app.tenantio.problems import Problems
-from app.tenantio.sync import LoadReport, sync_rows
+from app.tenantio.sync import Target, sync_rows
 
 
-def upsert_orgs(conn: Connection, tenant_id: int, bundle: Bundle, report: LoadReport) -> dict[str, int]:
+def upsert_orgs(target: Target, bundle: Bundle) -> dict[str, int]:
     """Returns the id of every org unit of the tenant by code."""
     t = OrgUnit.__table__
-    ids = _id_map(conn, tenant_id)
-    by_level: dict[str, list[OrgRow]] = {}
-    for o in bundle.orgs:
-        by_level.setdefault(o.level, []).append(o)
-    for level in ORG_LEVELS:
-        wanted = [{"code": o.code, "name": o.name, "level": o.level, "path": o.path,
-                   "parent_id": ids[o.parent_code] if o.parent_code else None}
-                  for o in by_level.get(level, [])]
-        if sync_rows(conn, t, tenant_id, ("code",), wanted, report, "org_unit"):
-            ids = _id_map(conn, tenant_id)
-    if report.updated.get("org_unit"):  # only a changed unit can leave units outside the folder stale
-        _fix_rest_of_tree(conn, tenant_id, bundle, report)
+    ids = {} if target.fresh else _id_map(target)
+    new_codes = [o.code for o in bundle.orgs if o.code not in ids]
+    allocated = allocate_ids(target.conn, t, len(new_codes))
+    if allocated is not None:  # ids known up front: every level in one statement
+        ids.update(zip(new_codes, allocated, strict=True))
+        sync_rows(target, t, ("code",), _wanted(bundle.orgs, ids), "org_unit",
+                  new_ids={(c,): i for c, i in zip(new_codes, allocated, strict=True)})
+    else:  # level by level, reading the new ids back before their children need them
+        for level in ORG_LEVELS:
+            if sync_rows(target, t, ("code",), _wanted([o for o in bundle.orgs if o.level == level], ids),
+                         "org_unit"):
+                ids = _id_map(target)
+    if target.report.updated.get("org_unit"):  # only a changed unit can leave others stale
+        _fix_rest_of_tree(target, bundle)
     return ids
 
 
-def _id_map(conn: Connection, tenant_id: int) -> dict[str, int]:
-    t = OrgUnit.__table__
-    return {r.code: r.id for r in conn.execute(select(t.c.id, t.c.code).where(t.c.tenant_id == tenant_id))}
+def _wanted(orgs: list[OrgRow], ids: dict[str, int]) -> list[dict[str, Any]]:
+    return [{"code": o.code, "name": o.name, "level": o.level, "path": o.path,
+             "parent_id": ids[o.parent_code] if o.parent_code else None} for o in orgs]
 
 
-def _fix_rest_of_tree(conn: Connection, tenant_id: int, bundle: Bundle, report: LoadReport) -> None:
+def _id_map(target: Target) -> dict[str, int]:
     t = OrgUnit.__table__
-    units = {r.id: r for r in conn.execute(
-        select(t.c.id, t.c.parent_id, t.c.code, t.c.level, t.c.path).where(t.c.tenant_id == tenant_id))}
+    stmt = select(t.c.id, t.c.code).where(t.c.tenant_id == target.tenant_id)
+    return {r.code: r.id for r in target.conn.execute(stmt)}
+
+
+def _fix_rest_of_tree(target: Target, bundle: Bundle) -> None:
+    t = OrgUnit.__table__
+    units = {r.id: r for r in target.conn.execute(
+        select(t.c.id, t.c.parent_id, t.c.code, t.c.level, t.c.path).where(t.c.tenant_id == target.tenant_id))}
     in_folder = {o.code: o for o in bundle.orgs}
     problems = Problems()
     paths: dict[int, str] = {}
@@ -65,8 +73,8 @@ def _fix_rest_of_tree(conn: Connection, tenant_id: int, bundle: Bundle, report: 
                          f"其下仍有不在本目录中的 {unit.level} 级单位"
                          f"「{unit.code}」；请在 orgunits 中一并调整该单位")
     problems.raise_if_any()
-    update_rows(conn, t, "id", stale)
-    report.count("update", "org_unit", len(stale))
+    update_rows(target.conn, t, "id", stale)
+    target.report.count("update", "org_unit", len(stale))
 
 
 def _path(unit_id: int, units: dict[int, Any], paths: dict[int, str]) -> str:

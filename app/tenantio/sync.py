@@ -33,29 +33,48 @@ class LoadReport:
         return f"{self.slug}：" + ("；".join(parts) if parts else "无变化")
 
 
-def sync_rows(conn: Connection, table: Table, tenant_id: int, key_cols: tuple[str, ...],
-              wanted: list[dict[str, Any]], report: LoadReport, label: str) -> int:
+@dataclass
+class Target:
+    """The tenant being loaded, inside the load's transaction."""
+
+    conn: Connection
+    tenant_id: int
+    report: LoadReport
+    fresh: bool = False
+    """The tenant row was just created, so none of its rows exist yet (nothing to read back)."""
+
+
+Key = tuple[Any, ...]
+
+
+def sync_rows(target: Target, table: Table, key_cols: tuple[str, ...], wanted: list[dict[str, Any]],
+              label: str, new_ids: dict[Key, int] | None = None) -> int:
     """Insert rows whose key is new, update rows whose other values differ; returns rows inserted.
 
-    Rows of the tenant that are not wanted are left alone (a folder never deletes).
+    ``new_ids`` gives primary keys allocated for the new keys. Rows of the tenant that are not
+    wanted are left alone (a folder never deletes).
     """
     if not wanted:
         return 0
-    cols = list(wanted[0])
-    value_cols = [c for c in cols if c not in key_cols]
+    conn, tenant_id = target.conn, target.tenant_id
+    value_cols = [c for c in wanted[0] if c not in key_cols]
     nk = len(key_cols)
-    stmt = select(table.c.id, *[table.c[c] for c in key_cols], *[table.c[c] for c in value_cols]) \
-        .where(table.c.tenant_id == tenant_id)
-    existing = {tuple(r[1:nk + 1]): r for r in conn.execute(stmt)}
+    existing: dict[Key, Any] = {}
+    if not target.fresh:
+        stmt = select(table.c.id, *[table.c[c] for c in (*key_cols, *value_cols)]) \
+            .where(table.c.tenant_id == tenant_id)
+        existing = {tuple(r[1:nk + 1]): r for r in conn.execute(stmt)}
     new_rows, changed = [], []
     for w in wanted:
-        current = existing.get(tuple([w[k] for k in key_cols]))
+        key = tuple([w[k] for k in key_cols])
+        current = existing.get(key)
         if current is None:
-            new_rows.append({"tenant_id": tenant_id, **w})
+            new_rows.append({"tenant_id": tenant_id, **w} if new_ids is None
+                            else {"id": new_ids[key], "tenant_id": tenant_id, **w})
         elif tuple(current[nk + 1:]) != tuple([w[c] for c in value_cols]):
             changed.append({"id": current[0], **{c: w[c] for c in value_cols}})
     insert_rows(conn, table, new_rows)
     update_rows(conn, table, "id", changed)
-    report.count("insert", label, len(new_rows))
-    report.count("update", label, len(changed))
+    target.report.count("insert", label, len(new_rows))
+    target.report.count("update", label, len(changed))
     return len(new_rows)

@@ -41,7 +41,7 @@ def extract_labels(source: bytes) -> Iterator[tuple[int, str, str]]:
     """``(lineno, msgid, where)`` for each string value of a module-level ``*_LABELS`` dict."""
     tree = ast.parse(source)
     for name, mapping in _label_dicts(tree):
-        for key, value in zip(mapping.keys, mapping.values):
+        for key, value in zip(mapping.keys, mapping.values, strict=True):
             if isinstance(value, ast.Constant) and isinstance(value.value, str) and value.value:
                 where = f"{name}[{key.value!r}]" if isinstance(key, ast.Constant) else name
                 yield value.lineno, value.value, where
@@ -51,8 +51,8 @@ def extract_python_with_labels(
     fileobj: Any,
     keywords: Mapping[str, Any],
     comment_tags: Collection[str],
-    options: Mapping[str, Any],
-) -> Iterator[tuple[int, str | None, Any, list[str]]]:
+    options: Any,
+) -> Iterator[tuple[Any, ...]]:
     """Babel extraction method: ``extract_python`` results followed by ``*_LABELS`` values."""
     source = fileobj.read()
     yield from extract_python(io.BytesIO(source), keywords, comment_tags, options)
