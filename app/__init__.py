@@ -22,13 +22,15 @@ def _import_models() -> None:
     import app.core.models
     import app.orgs.models
     import app.security.models
-    import app.staffing.models  # noqa: F401
+    import app.staffing.models
+    import app.staffing.quota_models  # noqa: F401
 
 
 def _import_views() -> None:
     import app.core.admin_views
     import app.orgs.views
     import app.overview.views
+    import app.staffing.quota_views
     import app.staffing.views  # noqa: F401
 
 

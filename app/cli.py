@@ -21,13 +21,14 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from app.commands import demo, tenants, users, worker
+    from app.commands import demo, staffing, tenants, users, worker
 
     cli.add_command(tenants.tenant_group)
     cli.add_command(users.user_group)
     cli.add_command(demo.demo_command)
     cli.add_command(demo.setup_command)
     cli.add_command(worker.worker_command)
+    cli.add_command(staffing.staffing_group)
 
 
 def main() -> None:

@@ -58,20 +58,35 @@ def _years(d1: dt.date, d2: dt.date) -> float:
     return float(d2.year - d1.year - ((d2.month, d2.day) < (d1.month, d1.day)))
 
 
-def _years_sql(d1: object, d2: object) -> object:
-    def part(field: str, d: object) -> object:
+def _years_sql(d1: Any, d2: Any) -> Any:
+    def part(field: str, d: Any) -> Any:
         return sa.extract(field, d)
 
-    def month_day(d: object) -> object:
-        return part("month", d) * 100 + part("day", d)  # type: ignore[operator]
+    def month_day(d: Any) -> Any:
+        return part("month", d) * 100 + part("day", d)
 
-    before = sa.case((month_day(d2) < month_day(d1), 1), else_=0)  # type: ignore[operator]
-    return sa.cast(part("year", d2) - part("year", d1) - before, sa.Double())  # type: ignore[operator]
+    before = sa.case((month_day(d2) < month_day(d1), 1), else_=0)
+    return sa.cast(part("year", d2) - part("year", d1) - before, sa.Double())
 
 
 DATE_FUNCTIONS = [
-    FunctionSpec("DATE", _date_rule, python_builder=_date_py, sql_builder=_date_sql, min_args=3, max_args=3,
-                 description_zh="日期常量", signature_zh="DATE(年, 月, 日)"),
-    FunctionSpec("YEARS", (FType.DATE, FType.DATE), FType.NUMBER, python=_years, sql=_years_sql,
-                 description_zh="两个日期之间的整年数（如截止日的周岁年龄）", signature_zh="YEARS(开始日期, 结束日期)"),
+    FunctionSpec(
+        "DATE",
+        _date_rule,
+        python_builder=_date_py,
+        sql_builder=_date_sql,
+        min_args=3,
+        max_args=3,
+        description_zh="日期常量",
+        signature_zh="DATE(年, 月, 日)",
+    ),
+    FunctionSpec(
+        "YEARS",
+        (FType.DATE, FType.DATE),
+        FType.NUMBER,
+        python=_years,
+        sql=_years_sql,
+        description_zh="两个日期之间的整年数（如截止日的周岁年龄）",
+        signature_zh="YEARS(开始日期, 结束日期)",
+    ),
 ]

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.sql.elements import Grouping
 
 from .errors import FormulaRuntimeError
 from .functions import NOT_CONST, ArgInfo, CallSite, FunctionSpec, PyFn, TypeCheckError, expect, unify
@@ -112,7 +113,7 @@ def _kleene(decisive: bool) -> Any:
                     continue
                 if v is None:
                     unknown = True
-                elif v is decisive or v == decisive:
+                elif v == decisive:
                     return decisive
             if fault is not None:
                 raise fault
@@ -131,6 +132,12 @@ def _not_py(site: CallSite, fns: list[PyFn]) -> PyFn:
         return None if v is None else not v
 
     return run
+
+
+def _not_sql(site: CallSite, args: list[Any]) -> Any:
+    # Parenthesised: SQLAlchemy renders NOT(a) < b as "NOT a < b", which PostgreSQL reads as NOT (a < b),
+    # and on SQLite as "a = 0 < b", which SQLite reads as a = (0 < b).
+    return Grouping(sa.not_(args[0]))
 
 
 # ---------------------------------------------------------------- IFBLANK / ISBLANK
@@ -241,24 +248,44 @@ def _brackets_sql(site: CallSite, args: list[Any]) -> Any:
     return sa.case(*whens, else_=args[-1])
 
 
-def _spec(name: str, rule: Any, low: int, high: int | None, py: Any, sql: Any, zh: str, sig: str) -> FunctionSpec:
-    return FunctionSpec(name, rule, python_builder=py, sql_builder=sql, min_args=low, max_args=high,
-                        description_zh=zh, signature_zh=sig)
+_DOCS = {
+    "IF": ("条件成立取第一个结果，否则取第二个；条件为空时结果为空", "IF(条件, 成立时, [不成立时])"),
+    "IFS": ("取第一个成立的条件对应的结果", "IFS(条件1, 结果1, 条件2, 结果2, …)"),
+    "AND": ("所有条件都成立", "AND(条件1, 条件2, …)"),
+    "OR": ("任一条件成立", "OR(条件1, 条件2, …)"),
+    "NOT": ("条件取反", "NOT(条件)"),
+    "IFBLANK": ("值为空（或无法计算）时取默认值", "IFBLANK(值, 默认值)"),
+    "ISBLANK": ("值是否为空（或无法计算）", "ISBLANK(值)"),
+    "BRACKETS": (
+        "分档：值不超过上限1取结果1，不超过上限2取结果2……都超过取默认结果",
+        "BRACKETS(值, 上限1, 结果1, 上限2, 结果2, …, 默认结果)",
+    ),
+}
+
+
+def _spec(name: str, rule: Any, arity: tuple[int, int | None], py: Any, sql: Any) -> FunctionSpec:
+    zh, signature = _DOCS[name]
+    return FunctionSpec(
+        name, rule, python_builder=py, sql_builder=sql, min_args=arity[0], max_args=arity[1],
+        description_zh=zh, signature_zh=signature,
+    )  # fmt: skip
+
+
+def _ifblank_rule(infos: Sequence[ArgInfo]) -> FType:
+    return unify(infos, (0, 1), what="IFBLANK 两个参数的")
+
+
+def _ifblank_sql(site: CallSite, args: list[Any]) -> Any:
+    return sa.func.coalesce(args[0], args[1], type_=args[1].type)
 
 
 LOGIC_FUNCTIONS = [
-    _spec("IF", _if_rule, 2, 3, _if_py, _if_sql, "条件成立取第一个结果，否则取第二个；条件为空时结果为空",
-          "IF(条件, 成立时, [不成立时])"),
-    _spec("IFS", _ifs_rule, 2, None, _ifs_py, _ifs_sql, "取第一个成立的条件对应的结果", "IFS(条件1, 结果1, 条件2, 结果2, …)"),
-    _spec("AND", _bools("AND"), 1, None, _kleene(False), lambda s, a: sa.and_(*a), "所有条件都成立", "AND(条件1, 条件2, …)"),
-    _spec("OR", _bools("OR"), 1, None, _kleene(True), lambda s, a: sa.or_(*a), "任一条件成立", "OR(条件1, 条件2, …)"),
-    _spec("NOT", _bools("NOT"), 1, 1, _not_py, lambda s, a: sa.not_(a[0]), "条件取反", "NOT(条件)"),
-    _spec("IFBLANK", lambda i: unify(i, (0, 1), what="IFBLANK 两个参数的"), 2, 2, _ifblank_py,
-          lambda s, a: sa.func.coalesce(a[0], a[1], type_=a[1].type), "值为空（或无法计算）时取默认值",
-          "IFBLANK(值, 默认值)"),
-    _spec("ISBLANK", lambda i: FType.BOOL, 1, 1, _isblank_py, lambda s, a: a[0].is_(None), "值是否为空",
-          "ISBLANK(值)"),
-    _spec("BRACKETS", _brackets_rule, 4, None, _brackets_py, _brackets_sql,
-          "分档：值不超过第一个上限取结果1，不超过第二个上限取结果2……都超过取默认结果",
-          "BRACKETS(值, 上限1, 结果1, 上限2, 结果2, …, 默认结果)"),
+    _spec("IF", _if_rule, (2, 3), _if_py, _if_sql),
+    _spec("IFS", _ifs_rule, (2, None), _ifs_py, _ifs_sql),
+    _spec("AND", _bools("AND"), (1, None), _kleene(False), lambda s, a: sa.and_(*a)),
+    _spec("OR", _bools("OR"), (1, None), _kleene(True), lambda s, a: sa.or_(*a)),
+    _spec("NOT", _bools("NOT"), (1, 1), _not_py, _not_sql),
+    _spec("IFBLANK", _ifblank_rule, (2, 2), _ifblank_py, _ifblank_sql),
+    _spec("ISBLANK", lambda infos: FType.BOOL, (1, 1), _isblank_py, lambda s, a: a[0].is_(None)),
+    _spec("BRACKETS", _brackets_rule, (4, None), _brackets_py, _brackets_sql),
 ]

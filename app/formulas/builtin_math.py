@@ -28,7 +28,7 @@ Row = Mapping[str, Any]
 EPS = 2.0**-50
 UP = 1.0 + EPS
 DOWN = 1.0 - EPS
-_D = sa.Double()
+_D: sa.Double[float] = sa.Double()
 
 
 def _numbers(name: str) -> Callable[[Sequence[ArgInfo]], FType]:
@@ -124,9 +124,10 @@ def _round_sql(mode: str) -> Callable[[CallSite, list[Any]], Any]:
     def build(site: CallSite, args: list[Any]) -> Any:
         x, d = args[0], _digits(site)
         f, big = float(10 ** abs(d)), d > 0
-        y = sa.func.abs(x, type_=_D)
+        y: Any = sa.func.abs(x, type_=_D)
         if d:
             y = y * f if big else y / f
+        r: Any
         if mode == "half":
             r = fx_floor(y * UP + 0.5)
         elif mode == "up":
@@ -228,28 +229,47 @@ def _step_sql(up: bool) -> Callable[[CallSite, list[Any]], Any]:
     return build
 
 
-def _fn(name: str, rule: Any, low: int, high: int | None, py: Any, sql: Any, zh: str, sig: str) -> FunctionSpec:
-    return FunctionSpec(name, rule, python_builder=py, sql_builder=sql, min_args=low, max_args=high,
-                        description_zh=zh, signature_zh=sig)
+_DOCS = {
+    "MAX": ("最大值（任一参数为空则为空）", "MAX(数值1, 数值2, …)"),
+    "MIN": ("最小值（任一参数为空则为空）", "MIN(数值1, 数值2, …)"),
+    "SUM": ("求和（任一参数为空则为空）", "SUM(数值1, 数值2, …)"),
+    "ABS": ("绝对值", "ABS(数值)"),
+    "ROUND": ("四舍五入（0.5 远离零进位）", "ROUND(数值, [小数位数])"),
+    "ROUNDUP": ("远离零方向进位", "ROUNDUP(数值, [小数位数])"),
+    "ROUNDDOWN": ("向零方向舍去", "ROUNDDOWN(数值, [小数位数])"),
+    "CEILING": ("向上取整到基数的倍数（默认基数1）", "CEILING(数值, [基数])"),
+    "FLOOR": ("向下取整到基数的倍数（默认基数1）", "FLOOR(数值, [基数])"),
+}
+
+
+def _fn(name: str, rule: Any, arity: tuple[int, int | None], py: Any, sql: Any) -> FunctionSpec:
+    zh, signature = _DOCS[name]
+    return FunctionSpec(
+        name, rule, python_builder=py, sql_builder=sql, min_args=arity[0], max_args=arity[1],
+        description_zh=zh, signature_zh=signature,
+    )  # fmt: skip
+
+
+def _sum_py(site: CallSite, fns: list[PyFn]) -> PyFn:
+    return strict(site, fns, _sum)
+
+
+def _abs_py(site: CallSite, fns: list[PyFn]) -> PyFn:
+    return strict(site, fns, abs)
+
+
+def _abs_sql(site: CallSite, args: list[Any]) -> Any:
+    return sa.func.abs(args[0], type_=_D)
 
 
 MATH_FUNCTIONS = [
-    _fn("MAX", _numbers("MAX"), 1, None, _extreme_py(max), lambda s, a: fx_greatest(*a), "最大值（任一参数为空则为空）",
-        "MAX(数值1, 数值2, …)"),
-    _fn("MIN", _numbers("MIN"), 1, None, _extreme_py(min), lambda s, a: fx_least(*a), "最小值（任一参数为空则为空）",
-        "MIN(数值1, 数值2, …)"),
-    _fn("SUM", _numbers("SUM"), 1, None, lambda s, f: strict(s, f, _sum), _sum_sql, "求和（任一参数为空则为空）",
-        "SUM(数值1, 数值2, …)"),
-    _fn("ABS", _numbers("ABS"), 1, 1, lambda s, f: strict(s, f, abs), lambda s, a: sa.func.abs(a[0], type_=_D),
-        "绝对值", "ABS(数值)"),
-    _fn("ROUND", _round_rule("ROUND"), 1, 2, _round_py("half"), _round_sql("half"), "四舍五入（0.5 远离零进位）",
-        "ROUND(数值, [小数位数])"),
-    _fn("ROUNDUP", _round_rule("ROUNDUP"), 1, 2, _round_py("up"), _round_sql("up"), "远离零方向进位",
-        "ROUNDUP(数值, [小数位数])"),
-    _fn("ROUNDDOWN", _round_rule("ROUNDDOWN"), 1, 2, _round_py("down"), _round_sql("down"), "向零方向舍去",
-        "ROUNDDOWN(数值, [小数位数])"),
-    _fn("CEILING", _step_rule("CEILING"), 1, 2, _step_py(True), _step_sql(True), "向上取整到基数的倍数（默认基数1）",
-        "CEILING(数值, [基数])"),
-    _fn("FLOOR", _step_rule("FLOOR"), 1, 2, _step_py(False), _step_sql(False), "向下取整到基数的倍数（默认基数1）",
-        "FLOOR(数值, [基数])"),
+    _fn("MAX", _numbers("MAX"), (1, None), _extreme_py(max), lambda s, a: a[0] if len(a) == 1 else fx_greatest(*a)),
+    _fn("MIN", _numbers("MIN"), (1, None), _extreme_py(min), lambda s, a: a[0] if len(a) == 1 else fx_least(*a)),
+    _fn("SUM", _numbers("SUM"), (1, None), _sum_py, _sum_sql),
+    _fn("ABS", _numbers("ABS"), (1, 1), _abs_py, _abs_sql),
+    _fn("ROUND", _round_rule("ROUND"), (1, 2), _round_py("half"), _round_sql("half")),
+    _fn("ROUNDUP", _round_rule("ROUNDUP"), (1, 2), _round_py("up"), _round_sql("up")),
+    _fn("ROUNDDOWN", _round_rule("ROUNDDOWN"), (1, 2), _round_py("down"), _round_sql("down")),
+    _fn("CEILING", _step_rule("CEILING"), (1, 2), _step_py(True), _step_sql(True)),
+    _fn("FLOOR", _step_rule("FLOOR"), (1, 2), _step_py(False), _step_sql(False)),
 ]

@@ -69,7 +69,9 @@ class Checker:
             raise self.error(self._unknown_variable(node.name), node.pos, "name")
         if len(distinct) > 1:
             codes = "、".join(sorted(distinct))
-            raise self.error(f"名称「{node.name}」同时指向多个变量（{codes}），请改用变量代码", node.pos, "name")
+            raise self.error(
+                f"名称「{node.name}」同时指向多个变量（{codes}），请改用变量代码", node.pos, "name"
+            )
         var = next(iter(distinct.values()))
         if var.code not in self.used:
             self.used.append(var.code)

@@ -75,7 +75,7 @@ class FormulaError(ValueError):
         if self.pos is None or not self.text:
             return ""
         lines = self.text.split("\n")
-        line = lines[self.pos.line - 1] if self.pos.line - 1 < len(lines) else ""
+        line = lines[self.pos.line - 1].rstrip("\r") if self.pos.line - 1 < len(lines) else ""
         return line + "\n" + _display_prefix(line[: self.pos.column - 1]) + "^"
 
     def __str__(self) -> str:

@@ -39,7 +39,9 @@ class Formula:
 
     __slots__ = ("_fn", "_trace_keys", "_variables", "result_type", "text", "tree", "variables_used")
 
-    def __init__(self, text: str, tree: TNode, variables_used: Sequence[str], variables: Mapping[str, Variable]):
+    def __init__(
+        self, text: str, tree: TNode, variables_used: Sequence[str], variables: Mapping[str, Variable]
+    ):
         self.text = text
         self.tree = tree
         self.result_type: FType = tree.type
@@ -115,6 +117,7 @@ def compile_formula(
         raise FormulaError("公式必须是文本", kind="syntax")
     if not 1 <= max_depth <= _HARD_MAX_DEPTH:
         raise ValueError(f"max_depth 应在 1 到 {_HARD_MAX_DEPTH} 之间")
+    variables = list(variables)
     tree = parse(text, max_length=max_length, max_depth=max_depth)
     checker = Checker(text, variables, functions if functions is not None else shared_default_registry())
     typed = checker.check(tree)

@@ -16,7 +16,7 @@ arguments.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .education import EDUCATION_LEVELS, EDUCATION_RANKS
@@ -100,7 +100,6 @@ class FunctionSpec:
     python_builder: Callable[[CallSite, list[PyFn]], PyFn] | None = None
     sql_builder: Callable[[CallSite, list[Any]], Any] | None = None
     signature_zh: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -155,7 +154,7 @@ def _known_level(info: ArgInfo) -> bool:
 def _level_error(info: ArgInfo, index: int) -> TypeCheckError:
     if info.is_const and isinstance(info.const, str):
         return TypeCheckError(f"「{info.const}」不是已知学历（可用：{'、'.join(EDUCATION_LEVELS)}）", index)
-    return TypeCheckError("学历只能与学历字段或学历文字（如 \"高中\"）比较", index)
+    return TypeCheckError('学历只能与学历字段或学历文字（如 "高中"）比较', index)
 
 
 def expect(info: ArgInfo, wanted: FType, index: int, what: str | None = None) -> None:

@@ -74,9 +74,21 @@ BRACKETED: /\[[^\[\]\r\n]+\]/
 
 _OP_ALIASES = {"≤": "<=", "≥": ">=", "≠": "<>"}
 _TERMINAL_ZH = {
-    "RPAR": "右括号「)」", "LPAR": "左括号「(」", "_COMMA": "逗号", "COMMA": "逗号", "NUMBER": "数字",
-    "STRING": "文本", "NAME": "名称", "BRACKETED": "名称", "BOOLEAN": "TRUE/FALSE", "COMP_OP": "比较运算符",
-    "ADD_OP": "运算符", "MUL_OP": "运算符", "POW": "「^」", "AMP": "「&」", "PERCENT": "「%」",
+    "RPAR": "右括号「)」",
+    "LPAR": "左括号「(」",
+    "_COMMA": "逗号",
+    "COMMA": "逗号",
+    "NUMBER": "数字",
+    "STRING": "文本",
+    "NAME": "名称",
+    "BRACKETED": "名称",
+    "BOOLEAN": "TRUE/FALSE",
+    "COMP_OP": "比较运算符",
+    "ADD_OP": "运算符",
+    "MUL_OP": "运算符",
+    "POW": "「^」",
+    "AMP": "「&」",
+    "PERCENT": "「%」",
 }
 _OPERAND_STARTS = {"NUMBER", "STRING", "NAME", "BRACKETED", "BOOLEAN", "LPAR"}
 
@@ -150,7 +162,10 @@ def parse(text: str, *, max_length: int, max_depth: int) -> ast.Node:
     """Parse ``text`` into an untyped tree; raise :class:`FormulaError` on any problem."""
     if len(text) > max_length:
         raise FormulaError(
-            f"公式过长：{len(text)}个字符，最多{max_length}个", text=text, pos=Pos.at(text, max_length), kind="limit"
+            f"公式过长：{len(text)}个字符，最多{max_length}个",
+            text=text,
+            pos=Pos.at(text, max_length),
+            kind="limit",
         )
     if not text.strip():
         raise FormulaError("公式为空", text=text, pos=Pos.at(text, 0), kind="syntax")
@@ -171,7 +186,9 @@ def parse(text: str, *, max_length: int, max_depth: int) -> ast.Node:
     if tree.depth > max_depth:
         raise FormulaError(
             f"公式嵌套过深：超过{max_depth}层，请拆分或改用 SUM、IFS、BRACKETS 等函数",
-            text=text, pos=_too_deep(tree, max_depth), kind="limit",
+            text=text,
+            pos=_too_deep(tree, max_depth),
+            kind="limit",
         )
     return tree
 
@@ -189,8 +206,9 @@ def _too_deep(root: ast.Node, max_depth: int) -> Pos:
 
 def _syntax_error(text: str, err: UnexpectedInput) -> FormulaError:
     if isinstance(err, UnexpectedCharacters):
-        pos = Pos.at(text, err.pos_in_stream)
-        ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
+        offset = err.pos_in_stream or 0
+        pos = Pos.at(text, offset)
+        ch = text[offset] if offset < len(text) else ""
         if ch in '"“':
             msg = "文本缺少结束引号"
         elif ch == "[":
@@ -201,6 +219,10 @@ def _syntax_error(text: str, err: UnexpectedInput) -> FormulaError:
             msg = "此处不应出现逗号（逗号只用于分隔函数的参数）"
         elif ch in ")）":
             msg = "多余的右括号「)」"
+        elif ch == "!" and text[offset + 1 : offset + 2] == "=":
+            msg = "不等于请写成「<>」"
+        elif ch == "|":
+            msg = "「或」请写成 OR(条件1, 条件2)"
         else:
             msg = f"无法识别的字符「{ch}」"
         return FormulaError(msg, text=text, pos=pos, kind="syntax")
@@ -218,7 +240,11 @@ def _syntax_error(text: str, err: UnexpectedInput) -> FormulaError:
             before = text[: tok.start_pos or 0]
             if _count(before, "(（") <= _count(before, ")）"):
                 return FormulaError("多余的右括号「)」", text=text, pos=pos, kind="syntax")
-        if tok.type in ("_COMMA", "COMMA") and expected & _OPERAND_STARTS:
+        if tok.type == "COMP_OP" and str(tok) == "=" and text[(tok.start_pos or 1) - 1] == "=":
+            msg = "等于只需写一个「=」"
+        elif tok.type == "AMP" and text[(tok.start_pos or 1) - 1] == "&":
+            msg = "「并且」请写成 AND(条件1, 条件2)"
+        elif tok.type in ("_COMMA", "COMMA") and expected & _OPERAND_STARTS:
             msg = "缺少参数：逗号前后不能为空"
         elif tok.type in ("_COMMA", "COMMA"):
             msg = "此处不应出现逗号：逗号只用于分隔函数的参数"

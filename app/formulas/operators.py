@@ -35,12 +35,14 @@ def _numeric(symbol: str) -> Callable[[Sequence[ArgInfo]], FType]:
     return rule
 
 
-def _arith(symbol: str, op: Callable[[float, float], float], check: bool) -> Callable[[CallSite, list[PyFn]], PyFn]:
+def _arith(
+    symbol: str, op: Callable[[float, float], float], check: bool
+) -> Callable[[CallSite, list[PyFn]], PyFn]:
     """A binary arithmetic closure; ``check`` adds an overflow check (``*`` and ``/``)."""
 
     def build(site: CallSite, fns: list[PyFn]) -> PyFn:
         f, g = fns
-        c = const_of(g)
+        c: Any = const_of(g)
         if c is not NOT_CONST and c is not None and not (symbol == "/" and abs(c) < 1) and symbol != "*":
 
             def run_c(row: Row) -> object:
@@ -97,7 +99,7 @@ def _py_pow(site: CallSite, fns: list[PyFn]) -> PyFn:
 
 def _sql_pow(site: CallSite, args: list[Any]) -> Any:
     a, b = args
-    exponent = site.const(1)
+    exponent: Any = site.const(1)
     if exponent is NOT_CONST:
         bad = sa.or_(sa.and_(a == 0.0, b < 0.0), sa.and_(a < 0.0, b != fx_floor(b)))
     elif exponent is None:
@@ -141,7 +143,12 @@ def _concat_rule(infos: Sequence[ArgInfo]) -> FType:
 
 # ---------------------------------------------------------------- comparisons
 _PY_CMP: dict[str, Callable[[Any, Any], bool]] = {
-    "=": operator.eq, "<>": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "=": operator.eq,
+    "<>": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 
 
@@ -191,7 +198,9 @@ def sql_rank(expr: Any, info: ArgInfo) -> Any:
     if info.is_const:
         rank = None if info.const is None else EDUCATION_RANKS[info.const]  # type: ignore[index]
         return sa.cast(sa.null(), sa.Integer()) if rank is None else sa.literal(rank, sa.Integer())
-    return sa.case({level: sa.literal(rank, sa.Integer()) for level, rank in EDUCATION_RANKS.items()}, value=expr)
+    return sa.case(
+        {level: sa.literal(rank, sa.Integer()) for level, rank in EDUCATION_RANKS.items()}, value=expr
+    )
 
 
 def _comparison(symbol: str) -> FunctionSpec:

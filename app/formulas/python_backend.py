@@ -53,7 +53,12 @@ def _const(value: object) -> PyFn:
 
 
 def strict(
-    site: CallSite, fns: list[PyFn], impl: Callable[..., Any], *, propagate_null: bool = True, guarded: bool = False
+    site: CallSite,
+    fns: list[PyFn],
+    impl: Callable[..., Any],
+    *,
+    propagate_null: bool = True,
+    guarded: bool = False,
 ) -> PyFn:
     """Evaluate all arguments, return None if one is None (unless told not to), else ``impl(*values)``.
 
@@ -124,7 +129,9 @@ def _leaf(var: Variable, node: TNode, text: str) -> PyFn:
     code = var.code
 
     def _input_fault(node: TNode, var: Variable, value: object, what: str) -> FormulaRuntimeError:
-        return FormulaRuntimeError(f"变量「{var.label}」的值{value!r}不是{what}", text=text, pos=node.pos, kind="input")
+        return FormulaRuntimeError(
+            f"变量「{var.label}」的值{value!r}不是{what}", text=text, pos=node.pos, kind="input"
+        )
 
     if var.type is FType.NUMBER:
 
@@ -181,7 +188,7 @@ def _leaf(var: Variable, node: TNode, text: str) -> PyFn:
 
         return date
 
-    def text(row: Mapping[str, Any]) -> object:
+    def string(row: Mapping[str, Any]) -> object:
         v = row[code]
         if v is None or v.__class__ is str:
             return v
@@ -189,7 +196,7 @@ def _leaf(var: Variable, node: TNode, text: str) -> PyFn:
             return str(v)
         raise _input_fault(node, var, v, "文本")
 
-    return text
+    return string
 
 
 # ---------------------------------------------------------------- constant folding
@@ -208,9 +215,7 @@ def fold(node: TCall) -> TConst | None:
     except FormulaRuntimeError as err:
         raise FormulaError(f"常量计算出错：{err.message}", text=err.text, pos=err.pos, kind="type") from None
     except (ArithmeticError, ValueError, TypeError) as err:
-        raise FormulaError(
-            f"常量计算出错：{err}", text=node.site.text, pos=node.pos, kind="type"
-        ) from None
+        raise FormulaError(f"常量计算出错：{err}", text=node.site.text, pos=node.pos, kind="type") from None
     if isinstance(value, float) and not math.isfinite(value):
         raise FormulaError("常量计算结果超出数值范围", text=node.site.text, pos=node.pos, kind="type")
     return TConst(type=node.type, pos=node.pos, start=node.start, value=_normalise(node.type, value))

@@ -59,7 +59,8 @@ def compile_sql(node: TNode, columns: Mapping[str, Any], text: str = "") -> Colu
     if size > MAX_SQL_NODES:
         raise FormulaError(
             f"公式展开成 SQL 后过于复杂（{size}个节点），请减少 ROUND、CEILING、BRACKETS 等函数的相互嵌套",
-            text=text, kind="limit",
+            text=text,
+            kind="limit",
         )
     return sa.type_coerce(expr, sa_type(node.type))
 
@@ -72,8 +73,9 @@ def _compile(node: TNode, columns: Mapping[str, Any], text: str) -> Any:
         try:
             column = columns[var.code]
         except KeyError:
-            raise FormulaError(f"缺少变量「{var.label}」（{var.code}）对应的列", text=text, pos=node.pos,
-                               kind="input") from None
+            raise FormulaError(
+                f"缺少变量「{var.label}」（{var.code}）对应的列", text=text, pos=node.pos, kind="input"
+            ) from None
         if var.type is FType.NUMBER:
             return sa.cast(column, sa.Double())
         return column

@@ -88,12 +88,12 @@ def _args(element: FunctionElement[Any], compiler: Any, **kw: Any) -> list[str]:
 
 @compiles(fx_ceil)
 def _ceil(element: fx_ceil, compiler: Any, **kw: Any) -> str:
-    return "ceil(%s)" % _args(element, compiler, **kw)[0]
+    return f"ceil({_args(element, compiler, **kw)[0]})"
 
 
 @compiles(fx_floor)
 def _floor(element: fx_floor, compiler: Any, **kw: Any) -> str:
-    return "floor(%s)" % _args(element, compiler, **kw)[0]
+    return f"floor({_args(element, compiler, **kw)[0]})"
 
 
 @compiles(fx_ceil, "sqlite")
@@ -108,14 +108,15 @@ def _ceil_sqlite(element: fx_ceil, compiler: Any, **kw: Any) -> str:
 def _floor_sqlite(element: fx_floor, compiler: Any, **kw: Any) -> str:
     if sqlite_has_math():
         # SQLAlchemy's pysqlite dialect replaces floor() by Python's math.floor, which fails on NULL.
-        return "(-ceil(-(%s)))" % _args(element, compiler, **kw)[0]
+        return f"(-ceil(-({_args(element, compiler, **kw)[0]})))"
     x = [_args(element, compiler, **kw)[0] for _ in range(3)]
     return f"CAST(CAST({x[0]} AS INTEGER) - ({x[1]} < CAST({x[2]} AS INTEGER)) AS REAL)"
 
 
 @compiles(fx_power)
 def _power(element: fx_power, compiler: Any, **kw: Any) -> str:
-    return "power(%s, %s)" % tuple(_args(element, compiler, **kw))
+    base, exponent = _args(element, compiler, **kw)
+    return f"power({base}, {exponent})"
 
 
 @compiles(fx_power, "sqlite")
@@ -128,7 +129,7 @@ def _power_sqlite(element: fx_power, compiler: Any, **kw: Any) -> str:
 def _extreme(element: FunctionElement[Any], compiler: Any, fn: str, sentinel: str, **kw: Any) -> str:
     args = _args(element, compiler, **kw)
     if len(args) == 1:
-        return args[0]
+        return f"({args[0]})"  # parenthesised: the caller may apply unary minus to a "function call"
     inf = f"CAST('{sentinel}' AS DOUBLE PRECISION)"
     inner = ", ".join(f"COALESCE({a}, {inf})" for a in args)
     return f"NULLIF({fn}({inner}), {inf})"
@@ -147,7 +148,7 @@ def _least(element: fx_least, compiler: Any, **kw: Any) -> str:
 def _sqlite_extreme(element: FunctionElement[Any], compiler: Any, fn: str, **kw: Any) -> str:
     args = _args(element, compiler, **kw)
     # One argument would make SQLite's max()/min() an aggregate.
-    return args[0] if len(args) == 1 else f"{fn}({', '.join(args)})"
+    return f"({args[0]})" if len(args) == 1 else f"{fn}({', '.join(args)})"
 
 
 @compiles(fx_greatest, "sqlite")
@@ -162,9 +163,9 @@ def _least_sqlite(element: fx_least, compiler: Any, **kw: Any) -> str:
 
 @compiles(fx_text_c)
 def _text_c(element: fx_text_c, compiler: Any, **kw: Any) -> str:
-    return _args(element, compiler, **kw)[0]
+    return f"({_args(element, compiler, **kw)[0]})"
 
 
 @compiles(fx_text_c, "postgresql")
 def _text_c_pg(element: fx_text_c, compiler: Any, **kw: Any) -> str:
-    return '(%s) COLLATE "C"' % _args(element, compiler, **kw)[0]
+    return f'(({_args(element, compiler, **kw)[0]}) COLLATE "C")'

@@ -46,7 +46,7 @@ _ZH = {
 
 @dataclass(frozen=True, slots=True)
 class Variable:
-    """A declared field a formula may reference by ``code`` (``resident_pop``) or ``label`` (``计生常住人口``).
+    """A declared field a formula references by ``code`` (``resident_pop``) or ``label`` (``计生常住人口``).
 
     Values handed to :meth:`Formula.evaluate` and columns handed to :meth:`Formula.to_sql` are
     keyed by ``code``.

@@ -108,6 +108,7 @@ def read_config(folder: Path, problems: Problems) -> dict[str, Any] | None:
     try:
         text = decode_text(path.read_bytes())
         node = yaml.compose(text, Loader=_Loader)
+        raw = SafeConstructor().construct_document(node) if node is not None else None
     except ValueError as exc:
         problems.add(FILE, None, None, str(exc))
         return None
@@ -115,7 +116,10 @@ def read_config(folder: Path, problems: Problems) -> dict[str, Any] | None:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         problems.add(FILE, line, None, f"YAML 格式错误：{yaml_problem_zh(str(exc.problem or exc))}")
         return None
-    raw = SafeConstructor().construct_document(node) if node is not None else None
+    except yaml.reader.ReaderError as exc:  # a control character
+        line = text.count("\n", 0, exc.position) + 1
+        problems.add(FILE, line, None, f"YAML 格式错误：{yaml_problem_zh(exc.reason)}")
+        return None
     if not isinstance(raw, dict):
         problems.add(FILE, 1, None, "内容应为映射（slug: …, name: …）")
         return None
@@ -140,7 +144,34 @@ def read_config(folder: Path, problems: Problems) -> dict[str, Any] | None:
             problems.add(FILE, lines.get(("positions", i)), f"positions.{i}.code",
                          f"岗位代码「{pos['code']}」重复")
         seen.add(pos["code"])
+    check_position_formulas(config["positions"], lines, problems)
     return config
+
+
+def check_position_formulas(positions: list[dict[str, Any]], lines: dict[tuple[Any, ...], int],
+                            problems: Problems) -> None:
+    """Quota and eligibility formulas are type-checked at load, like in the formula editor."""
+    from app.formulas import FormulaError, compile_formula
+    from app.hooks.formulas import formula_registry
+    from app.orgs.variables import ORG_UNIT_VARIABLES
+    from app.staffing.variables import PERSON_VARIABLES
+
+    registry = formula_registry()
+    for i, pos in enumerate(positions):
+        for key, variables in (("quota", ORG_UNIT_VARIABLES), ("eligibility", PERSON_VARIABLES)):
+            text = pos.get(key)
+            if not text:
+                continue
+            try:
+                compiled = compile_formula(str(text), variables, registry)
+            except FormulaError as exc:
+                problems.add(FILE, lines.get(("positions", i, key)), f"positions.{i}.{key}",
+                             f"公式「{text}」有误：{exc}")
+                continue
+            wanted = "数字" if key == "quota" else "是/否"
+            if compiled.result_type.value != ("number" if key == "quota" else "bool"):
+                problems.add(FILE, lines.get(("positions", i, key)), f"positions.{i}.{key}",
+                             f"公式「{text}」的结果应为{wanted}")
 
 
 def _normalize_positions(raw: dict[str, Any]) -> None:
@@ -170,6 +201,9 @@ _YAML_PROBLEMS = (
     ("did not find expected ',' or '}'", "花括号 {...} 中的映射格式不正确"),
     ("found undefined alias", "引用了未定义的锚点（*名称）"),
     ("found duplicate anchor", "锚点（&名称）重复"),
+    ("could not determine a constructor", "不支持的标签（!!…），请去掉"),
+    ("found another document", "只能有一个文档，请去掉“---”分隔行"),
+    ("control characters are not allowed", "含有不可见的控制字符，请删除"),
 )
 
 

@@ -34,6 +34,8 @@ class Bundle:
     """Parents before children."""
     population: list[dict[str, Any]] = field(default_factory=list)
     roster: list[dict[str, Any]] = field(default_factory=list)
+    org_file: str = "orgunits.csv"
+    """The org file's name as the user wrote it (``orgunits.xlsx``), for problems found while loading."""
 
 
 def read_folder(folder: Path) -> tuple[Bundle | None, Problems]:
@@ -49,7 +51,7 @@ def read_folder(folder: Path) -> tuple[Bundle | None, Problems]:
     roster = read_roster(folder, codes, positions, problems)
     if problems or config is None or tree is None:
         return None, problems
-    return Bundle(config, tree.rows, population, roster), problems
+    return Bundle(config, tree.rows, population, roster, tree.file), problems
 
 
 def _count(text: str) -> int | None:

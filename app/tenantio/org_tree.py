@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.orgs.models import ORG_LEVEL_LABELS as LABELS
 from app.orgs.models import ORG_LEVELS, OrgUnit
 from app.tenantio.bulk import allocate_ids, update_rows
 from app.tenantio.folder import Bundle, OrgRow
@@ -53,8 +54,9 @@ def _id_map(target: Target) -> dict[str, int]:
 
 def _fix_rest_of_tree(target: Target, bundle: Bundle) -> None:
     t = OrgUnit.__table__
-    units = {r.id: r for r in target.conn.execute(
-        select(t.c.id, t.c.parent_id, t.c.code, t.c.level, t.c.path).where(t.c.tenant_id == target.tenant_id))}
+    stmt = select(t.c.id, t.c.parent_id, t.c.code, t.c.level, t.c.path) \
+        .where(t.c.tenant_id == target.tenant_id)
+    units = {r.id: r for r in target.conn.execute(stmt)}
     in_folder = {o.code: o for o in bundle.orgs}
     problems = Problems()
     paths: dict[int, str] = {}
@@ -68,10 +70,9 @@ def _fix_rest_of_tree(target: Target, bundle: Bundle) -> None:
             continue
         if ORG_LEVELS.index(parent.level) + 1 != ORG_LEVELS.index(unit.level):
             moved = in_folder[parent.code]
-            problems.add("orgunits.csv", moved.line, "level",
-                         f"「{moved.name}」改为 {moved.level} 级后，"
-                         f"其下仍有不在本目录中的 {unit.level} 级单位"
-                         f"「{unit.code}」；请在 orgunits 中一并调整该单位")
+            problems.add(bundle.org_file, moved.line, "level",
+                         f"「{moved.name}」改为{LABELS[moved.level]}后，其下仍有不在本目录中的"
+                         f"{LABELS[unit.level]}「{unit.code}」；请在 orgunits 中一并调整该单位")
     problems.raise_if_any()
     update_rows(target.conn, t, "id", stale)
     target.report.count("update", "org_unit", len(stale))

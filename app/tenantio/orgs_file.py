@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.orgs.models import ORG_LEVEL_LABELS as LABELS
 from app.orgs.models import ORG_LEVELS
 from app.tenantio.levels import LEVELS_HINT, normalize_level
 from app.tenantio.problems import Problems
@@ -31,6 +32,7 @@ class OrgTree:
     """Valid rows, parents before children (by level, then file order)."""
     codes: set[str]
     """Every code the file names, valid or not: other files may refer to them without a second error."""
+    file: str = "orgunits.csv"
 
 
 def read_orgs(folder: Path, problems: Problems) -> OrgTree | None:
@@ -65,7 +67,7 @@ def read_orgs(folder: Path, problems: Problems) -> OrgTree | None:
         if ok:
             rows[code] = OrgRow(line, code, parent, level, name)
     _check_links(rows, set(first_line), problems, f)
-    return OrgTree(_order_and_paths(rows, problems, f), set(first_line))
+    return OrgTree(_order_and_paths(rows, problems, f), set(first_line), f)
 
 
 def _check_links(rows: dict[str, OrgRow], named: set[str], problems: Problems, f: str) -> None:
@@ -78,7 +80,7 @@ def _check_links(rows: dict[str, OrgRow], named: set[str], problems: Problems, f
         for o in counties[1:]:
             problems.add(f, o.line, "parent_code",
                          f"只能有一个县级单位，第{counties[0].line}行已有「{counties[0].name}」")
-    elif not counties and rows:
+    elif not counties and set(rows) == named:  # (an invalid row may be the county: reported already)
         problems.add(f, None, None, "没有县级单位（level 为 county、上级代码为空的一行）")
     for o in rows.values():
         if o.parent_code is None:
@@ -88,7 +90,8 @@ def _check_links(rows: dict[str, OrgRow], named: set[str], problems: Problems, f
             if o.parent_code not in named:  # a named but invalid parent has its own message
                 problems.add(f, o.line, "parent_code", f"上级代码「{o.parent_code}」不存在")
         elif ORG_LEVELS.index(parent.level) + 1 != ORG_LEVELS.index(o.level):
-            problems.add(f, o.line, "level", f"层级 {o.level} 不能直接隶属于 {parent.level}「{parent.name}」")
+            problems.add(f, o.line, "level", f"{LABELS[o.level]}不能直接隶属于{LABELS[parent.level]}"
+                                             f"「{parent.name}」（上级应高一级）")
 
 
 def _order_and_paths(rows: dict[str, OrgRow], problems: Problems, f: str) -> list[OrgRow]:

@@ -21,6 +21,8 @@ def parse_date(text: str) -> dt.date | None:
     """``2025-01-31``; also ``2025/1/31`` and ``2025年1月31日`` as Excel and people write them."""
     if not text:
         return None
+    if len(text) == 10 and text[4] == text[7] == "-":
+        return dt.date.fromisoformat(text)
     match = DATE_RE.fullmatch(text)
     if match is None:
         raise ValueError(text)

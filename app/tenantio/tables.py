@@ -70,15 +70,19 @@ def decode_text(raw: bytes) -> str:
 def _read_csv(path: Path) -> Table:
     reader = csv.reader(io.StringIO(decode_text(path.read_bytes()), newline=""))
     header: list[str] = []
+    for record in reader:  # the first non-blank line holds the column names
+        header = [h.strip() for h in record]
+        if any(header):
+            break
+    width = len(header)
     rows: list[tuple[int, dict[str, str]]] = []
     for record in reader:
-        if not header:
-            header = [h.strip() for h in record]
+        cells = [cell.strip() for cell in record]
+        if not any(cells):
             continue
-        if not any(cell.strip() for cell in record):
-            continue
-        rows.append((reader.line_num, {h: (record[i].strip() if i < len(record) else "")
-                                       for i, h in enumerate(header)}))
+        if len(cells) < width:
+            cells += [""] * (width - len(cells))
+        rows.append((reader.line_num, dict(zip(header, cells, strict=False))))
     return Table(path.name, header, rows)
 
 
@@ -106,7 +110,7 @@ def _sheet_table(name: str, sheet_rows: Iterable[tuple[Any, ...]]) -> Table:
             continue
         table.rows.append((number, {h: (cells[i] if i < len(cells) else "")
                                     for i, h in enumerate(table.header)}))
-        for column, v in zip(table.header, values):
+        for column, v in zip(table.header, values, strict=False):
             if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) >= 1e15:
                 table.long_numbers.add((number, column))
     return table

@@ -1,7 +1,7 @@
 """Database fixtures for the formula tests: SQLite in memory always, PostgreSQL when DATABASE_URL says so.
 
-Inputs go into a TEMPORARY table inside a transaction that is rolled back, so nothing is left in a
-shared database.  ``formula_db.sql_values(formula, rows)`` returns what the SQL back end computes for
+Inputs go into a TEMPORARY table (dropped with the connection) inside a transaction that is rolled
+back, so nothing is left in a shared database.  ``formula_db.sql_values(formula, rows)`` returns what the SQL back end computes for
 each row; tests compare it with the Python back end.
 """
 
@@ -50,7 +50,7 @@ def _postgres_url() -> str | None:
         return None
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -62,18 +62,18 @@ class FormulaDB:
         self.engine = engine
         self.metadata = sa.MetaData()
         self.table = sa.Table(
-            "formula_inputs", self.metadata,
+            "formula_inputs",
+            self.metadata,
             sa.Column("row_id", sa.Integer, primary_key=True),
             *(sa.Column(code, coltype) for code, _, _, coltype in COLUMNS),
             prefixes=["TEMPORARY"],
         )
         self.columns = {c.name: c for c in self.table.c}
         self.conn = engine.connect()
-        self._outer = self.conn.begin()
-        self.table.create(self.conn)
+        with self.conn.begin():
+            self.table.create(self.conn)  # TEMPORARY: gone when the connection closes
 
     def close(self) -> None:
-        self._outer.rollback()
         self.conn.close()
         self.engine.dispose()
 
@@ -81,14 +81,16 @@ class FormulaDB:
         """Insert ``rows`` (missing columns are NULL), select the formula's SQL, roll the rows back."""
         expr = formula.to_sql(self.columns)
         full = [{"row_id": i, **{code: row.get(code) for code, *_ in COLUMNS}} for i, row in enumerate(rows)]
-        savepoint = self.conn.begin_nested()
+        # One short transaction per call, rolled back (one long one with savepoints exhausts
+        # PostgreSQL's lock table after a few thousand examples).
+        transaction = self.conn.begin()
         try:
             if full:
                 self.conn.execute(self.table.insert(), full)
             stmt = sa.select(expr).select_from(self.table).order_by(self.table.c.row_id)
             return list(self.conn.execute(stmt).scalars().all())
         finally:
-            savepoint.rollback()
+            transaction.rollback()
 
 
 def _databases() -> list[Any]:

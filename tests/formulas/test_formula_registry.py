@@ -16,8 +16,27 @@ from app.formulas import (
     default_registry,
 )
 
-BUILTINS = {"IF", "IFS", "AND", "OR", "NOT", "MIN", "MAX", "SUM", "ROUND", "ROUNDUP", "ROUNDDOWN", "CEILING",
-            "FLOOR", "ABS", "BRACKETS", "IFBLANK", "ISBLANK", "DATE", "YEARS"}
+BUILTINS = {
+    "IF",
+    "IFS",
+    "AND",
+    "OR",
+    "NOT",
+    "MIN",
+    "MAX",
+    "SUM",
+    "ROUND",
+    "ROUNDUP",
+    "ROUNDDOWN",
+    "CEILING",
+    "FLOOR",
+    "ABS",
+    "BRACKETS",
+    "IFBLANK",
+    "ISBLANK",
+    "DATE",
+    "YEARS",
+}
 
 
 def clamp_spec() -> FunctionSpec:
@@ -103,8 +122,15 @@ def test_custom_function_with_a_type_rule(variables, formula_db):
 
 def test_plugin_errors_become_positioned_runtime_errors(variables):
     registry = default_registry()
-    registry.register(FunctionSpec("INV", (FType.NUMBER,), FType.NUMBER, python=lambda x: 1 / x,
-                                   sql=lambda x: 1.0 / sa.func.nullif(x, 0.0)))
+    registry.register(
+        FunctionSpec(
+            "INV",
+            (FType.NUMBER,),
+            FType.NUMBER,
+            python=lambda x: 1 / x,
+            sql=lambda x: 1.0 / sa.func.nullif(x, 0.0),
+        )
+    )
     f = compile_formula("1 + INV(年龄)", variables, registry)
     assert f.compute({"age": 4}) == 1.25
     with pytest.raises(FormulaRuntimeError) as info:
@@ -117,9 +143,16 @@ def test_plugin_errors_become_positioned_runtime_errors(variables):
 
 def test_function_without_null_propagation_sees_none(variables):
     registry = default_registry()
-    registry.register(FunctionSpec("ZERO_IF_BLANK", (FType.NUMBER,), FType.NUMBER, propagate_null=False,
-                                   python=lambda x: 0.0 if x is None else x,
-                                   sql=lambda x: sa.func.coalesce(x, 0.0)))
+    registry.register(
+        FunctionSpec(
+            "ZERO_IF_BLANK",
+            (FType.NUMBER,),
+            FType.NUMBER,
+            propagate_null=False,
+            python=lambda x: 0.0 if x is None else x,
+            sql=lambda x: sa.func.coalesce(x, 0.0),
+        )
+    )
     f = compile_formula("ZERO_IF_BLANK(年龄) + 1", variables, registry)
     assert f.compute({"age": None}) == 1.0
 

@@ -75,8 +75,13 @@ def test_labels_with_spaces_and_punctuation_via_brackets():
 
 def test_result_types(variables):
     cases = {
-        "1": FType.NUMBER, '"a"': FType.TEXT, "TRUE": FType.BOOL, "DATE(2025,1,1)": FType.DATE,
-        "学历": FType.EDUCATION, 'IF(TRUE, 学历, "高中")': FType.EDUCATION, '学历 & ""': FType.TEXT,
+        "1": FType.NUMBER,
+        '"a"': FType.TEXT,
+        "TRUE": FType.BOOL,
+        "DATE(2025,1,1)": FType.DATE,
+        "学历": FType.EDUCATION,
+        'IF(TRUE, 学历, "高中")': FType.EDUCATION,
+        '学历 & ""': FType.TEXT,
     }
     for text, ftype in cases.items():
         assert compile_formula(text, variables).result_type is ftype, text
@@ -90,13 +95,31 @@ def test_variables_used_in_order_of_first_use(variables):
 
 # ---------------------------------------------------------------- rounding (Excel-like, both back ends)
 ROUNDING = [
-    ("ROUND(2.5)", 3.0), ("ROUND(-2.5)", -3.0), ("ROUND(0.5)", 1.0), ("ROUND(-0.4)", 0.0),
-    ("ROUND(1.005, 2)", 1.01), ("ROUND(2.675, 2)", 2.68), ("ROUND(1234.5678, -2)", 1200.0),
-    ("ROUND(1250, -2)", 1300.0), ("ROUNDUP(1.1, 2)", 1.1), ("ROUNDUP(3.2)", 4.0), ("ROUNDUP(-3.2)", -4.0),
-    ("ROUNDDOWN(0.29, 2)", 0.29), ("ROUNDDOWN(-3.7)", -3.0), ("CEILING(2.1)", 3.0), ("CEILING(-2.5)", -2.0),
-    ("CEILING(-2.5, 2)", -2.0), ("CEILING(1.1, 0.1)", 1.1), ("CEILING(7, 5)", 10.0), ("CEILING(0.1 * 3, 0.1)", 0.3),
-    ("FLOOR(2.9)", 2.0), ("FLOOR(-2.1)", -3.0), ("FLOOR(0.3, 0.1)", 0.3), ("FLOOR(7, 5)", 5.0),
-    ("CEILING(3 * 1.1)", 4.0), ("ABS(-3)", 3.0),
+    ("ROUND(2.5)", 3.0),
+    ("ROUND(-2.5)", -3.0),
+    ("ROUND(0.5)", 1.0),
+    ("ROUND(-0.4)", 0.0),
+    ("ROUND(1.005, 2)", 1.01),
+    ("ROUND(2.675, 2)", 2.68),
+    ("ROUND(1234.5678, -2)", 1200.0),
+    ("ROUND(1250, -2)", 1300.0),
+    ("ROUNDUP(1.1, 2)", 1.1),
+    ("ROUNDUP(3.2)", 4.0),
+    ("ROUNDUP(-3.2)", -4.0),
+    ("ROUNDDOWN(0.29, 2)", 0.29),
+    ("ROUNDDOWN(-3.7)", -3.0),
+    ("CEILING(2.1)", 3.0),
+    ("CEILING(-2.5)", -2.0),
+    ("CEILING(-2.5, 2)", -2.0),
+    ("CEILING(1.1, 0.1)", 1.1),
+    ("CEILING(7, 5)", 10.0),
+    ("CEILING(0.1 * 3, 0.1)", 0.3),
+    ("FLOOR(2.9)", 2.0),
+    ("FLOOR(-2.1)", -3.0),
+    ("FLOOR(0.3, 0.1)", 0.3),
+    ("FLOOR(7, 5)", 5.0),
+    ("CEILING(3 * 1.1)", 4.0),
+    ("ABS(-3)", 3.0),
 ]
 
 
@@ -118,7 +141,12 @@ def test_rounding_in_sql_matches(formula_db, variables, text, expected):
 
 
 def test_ceiling_and_floor_with_a_variable_significance(formula_db, variables):
-    rows = [{"score": 7, "age": 5}, {"score": 7, "age": 0}, {"score": 7, "age": -5}, {"score": 7, "age": None}]
+    rows = [
+        {"score": 7, "age": 5},
+        {"score": 7, "age": 0},
+        {"score": 7, "age": -5},
+        {"score": 7, "age": None},
+    ]
     f = compile_formula("CEILING(考核得分, 年龄)", variables)
     assert f.compute(rows[0]) == 10.0
     with pytest.raises(FormulaRuntimeError, match="基数必须是正数"):
@@ -130,8 +158,19 @@ def test_ceiling_and_floor_with_a_variable_significance(formula_db, variables):
 # ---------------------------------------------------------------- NULLs and faults
 def test_null_propagates_through_arithmetic_and_functions(formula_db, variables):
     rows = [{"age": None, "score": 2.0}]
-    for text in ["年龄 + 1", "MAX(1, 年龄)", "MIN(年龄, 考核得分)", "SUM(年龄, 1)", "ROUND(年龄)", "-年龄", "年龄 > 1",
-                 "IF(年龄 > 1, 1, 2)", "BRACKETS(年龄, 1, 2, 3)", "年龄 ^ 2", "CEILING(考核得分, 年龄)"]:
+    for text in [
+        "年龄 + 1",
+        "MAX(1, 年龄)",
+        "MIN(年龄, 考核得分)",
+        "SUM(年龄, 1)",
+        "ROUND(年龄)",
+        "-年龄",
+        "年龄 > 1",
+        "IF(年龄 > 1, 1, 2)",
+        "BRACKETS(年龄, 1, 2, 3)",
+        "年龄 ^ 2",
+        "CEILING(考核得分, 年龄)",
+    ]:
         check_both(formula_db, variables, text, rows, [None])
 
 
@@ -172,13 +211,23 @@ def test_ifs(formula_db, variables):
     assert [f.compute({"age": a}) for a in (20, 35, None)] == [1.0, 2.0, None]
     with pytest.raises(FormulaRuntimeError, match="IFS 的条件都不成立"):
         f.compute({"age": 50})
-    assert formula_db.sql_values(f, [{"age": 20}, {"age": 35}, {"age": 50}, {"age": None}]) == [1.0, 2.0, None, None]
+    assert formula_db.sql_values(f, [{"age": 20}, {"age": 35}, {"age": 50}, {"age": None}]) == [
+        1.0,
+        2.0,
+        None,
+        None,
+    ]
 
 
 def test_brackets_with_null_and_variable_limits(formula_db, variables):
     text = "BRACKETS(户籍人口, 年龄, 1, 5000, 2, 3)"
-    rows = [{"registered_pop": 10, "age": 20}, {"registered_pop": 10, "age": None},
-            {"registered_pop": 4000, "age": 20}, {"registered_pop": 6000, "age": 20}, {"registered_pop": None, "age": 1}]
+    rows = [
+        {"registered_pop": 10, "age": 20},
+        {"registered_pop": 10, "age": None},
+        {"registered_pop": 4000, "age": 20},
+        {"registered_pop": 6000, "age": 20},
+        {"registered_pop": None, "age": 1},
+    ]
     check_both(formula_db, variables, text, rows, [1.0, None, 2.0, 3.0, None])
 
 
@@ -200,7 +249,12 @@ def test_compute_many_can_turn_faults_into_none(variables):
 
 
 def test_power_faults_are_null_in_sql(formula_db, variables):
-    rows = [{"score": 0.0, "n2": -1.0}, {"score": -8.0, "n2": 0.5}, {"score": 4.0, "n2": 0.5}, {"score": -2.0, "n2": 3}]
+    rows = [
+        {"score": 0.0, "n2": -1.0},
+        {"score": -8.0, "n2": 0.5},
+        {"score": 4.0, "n2": 0.5},
+        {"score": -2.0, "n2": 3},
+    ]
     f = compile_formula("考核得分 ^ 小数乙", variables)
     python = []
     for r in rows:
@@ -230,9 +284,15 @@ def test_education_levels_module():
 
 def test_education_compares_in_natural_order(formula_db, variables):
     rows = [{"education": level} for level in EDUCATION_LEVELS] + [{"education": None}]
-    check_both(formula_db, variables, '学历 >= "高中"', rows, [False, False, True, True, True, True, True, None])
-    check_both(formula_db, variables, '学历 = "高中"', rows, [False, False, True, True, False, False, False, None])
-    check_both(formula_db, variables, '"大专" > 学历', rows, [True, True, True, True, False, False, False, None])
+    check_both(
+        formula_db, variables, '学历 >= "高中"', rows, [False, False, True, True, True, True, True, None]
+    )
+    check_both(
+        formula_db, variables, '学历 = "高中"', rows, [False, False, True, True, False, False, False, None]
+    )
+    check_both(
+        formula_db, variables, '"大专" > 学历', rows, [True, True, True, True, False, False, False, None]
+    )
     rows2 = [{"e1": "中专", "e2": "高中"}, {"e1": "本科", "e2": "大专"}]
     check_both(formula_db, variables, "学历甲 = 学历乙", rows2, [True, False])
 
@@ -246,7 +306,9 @@ def test_unknown_education_value_faults_in_python_and_is_null_in_sql(formula_db,
 
 def test_brackets_on_education(formula_db, variables):
     rows = [{"education": e} for e in ("小学", "初中", "中专", "大专", "研究生")]
-    check_both(formula_db, variables, 'BRACKETS(学历, "初中", 1, "大专", 2, 3)', rows, [1.0, 1.0, 2.0, 2.0, 3.0])
+    check_both(
+        formula_db, variables, 'BRACKETS(学历, "初中", 1, "大专", 2, 3)', rows, [1.0, 1.0, 2.0, 2.0, 3.0]
+    )
 
 
 def test_text_orders_by_code_point_in_every_back_end(formula_db, variables):
@@ -270,16 +332,38 @@ def test_years_between_dates(formula_db, variables):
 
 
 def test_date_inputs_accept_iso_text_and_datetimes(variables):
-    assert value("YEARS(日期甲, 日期乙)", variables, d1="1990-05-01", d2=dt.datetime(2025, 5, 1, 8, 0)) == 35.0
+    assert (
+        value("YEARS(日期甲, 日期乙)", variables, d1="1990-05-01", d2=dt.datetime(2025, 5, 1, 8, 0)) == 35.0
+    )
     with pytest.raises(FormulaRuntimeError, match="不是日期"):
         value("YEARS(日期甲, 日期乙)", variables, d1="昨天", d2=dt.date(2025, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("-MAX(小数乙 + 小数乙)", [-0.02, 1.0]),
+        ("-MIN(小数乙 + 小数乙)", [-0.02, 1.0]),
+        ("NOT(条件甲) < 条件甲", [True, False]),
+        ("ISBLANK(小数乙) = 条件甲", [False, True]),
+        ("AND(条件甲, 条件甲) > NOT(条件甲)", [True, False]),
+        ('文本甲 & "b" < "ab"', [False, False]),
+        ("-2 ^ 2 * 小数乙", [0.04, -2.0]),
+    ],
+)
+def test_rendered_sql_keeps_precedence(formula_db, variables, text, expected):
+    """Regressions: pieces SQLAlchemy renders without parentheses must not change meaning."""
+    rows = [{"n2": 0.01, "b1": True, "t1": "a"}, {"n2": -0.5, "b1": False, "t1": "c"}]
+    check_both(formula_db, variables, text, rows, expected)
 
 
 def test_sql_results_have_python_types(formula_db, variables):
     row = {"b1": True, "d1": dt.date(2025, 1, 2), "age": 3}
     assert formula_db.sql_values(compile_formula("条件甲", variables), [row]) == [True]
     assert formula_db.sql_values(compile_formula("日期甲", variables), [row]) == [dt.date(2025, 1, 2)]
-    assert formula_db.sql_values(compile_formula("年龄 / 2", variables), [row]) == [1.5]  # no integer division
+    assert formula_db.sql_values(compile_formula("年龄 / 2", variables), [row]) == [
+        1.5
+    ]  # no integer division
 
 
 def test_constants_are_folded(variables):
@@ -307,7 +391,13 @@ def test_sqlite_without_math_functions_still_computes_ceiling_and_floor(variable
 
     monkeypatch.setattr(sqlcompat, "SQLITE_MATH", False)
     engine = sa.create_engine("sqlite://", execution_options={"compiled_cache": None})
-    texts = ["CEILING(考核得分)", "FLOOR(考核得分)", "CEILING(考核得分, 0.5)", "ROUND(考核得分, 1)", "ROUNDDOWN(考核得分)"]
+    texts = [
+        "CEILING(考核得分)",
+        "FLOOR(考核得分)",
+        "CEILING(考核得分, 0.5)",
+        "ROUND(考核得分, 1)",
+        "ROUNDDOWN(考核得分)",
+    ]
     inputs = [-2.5, -2.0, -0.2, 0.0, 0.2, 2.0, 2.5, 1234.56, None]
     with engine.connect() as conn:
         for text in texts:

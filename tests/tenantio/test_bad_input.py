@@ -8,6 +8,7 @@ population): were the problem missed, the load would change the database.
 from __future__ import annotations
 
 import re
+import zlib
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from tenantio_support import (
 )
 
 from app.tenantio.loader import load_tenant_folder
-from app.tenantio.problems import Problem, TenantFolderInvalid
+from app.tenantio.problems import TenantFolderInvalid
 
 LOCATED = re.compile(r"^(tenant\.yaml|orgunits\.(csv|xlsx)|population\.(csv|xlsx)|roster\.(csv|xlsx)) "
                      r"第\d+行( 字段「[^」]+」)?：.+")
@@ -32,7 +33,8 @@ LOCATED = re.compile(r"^(tenant\.yaml|orgunits\.(csv|xlsx)|population\.(csv|xlsx
 @pytest.fixture
 def existing(app, copy_tenant, request):
     """A folder of an already loaded tenant, with a valid change the loader would otherwise apply."""
-    folder = copy_tenant("shishi", "bad_" + request.node.name.removeprefix("test_")[:40])
+    name = re.sub(r"[^a-z0-9_]", "_", request.node.name.removeprefix("test_").lower())
+    folder = copy_tenant("shishi", f"bad_{name[:32]}_{zlib.crc32(request.node.name.encode()):08x}")
     with app.app_context():
         load_tenant_folder(folder)
         line = find_line(folder / "orgunits.csv", level="village")
@@ -55,8 +57,9 @@ def refused(app, folder: Path) -> TenantFolderInvalid:
     return exc
 
 
-def located(problem: Problem, file: str, line: int, field: str | None) -> str:
-    text = str(problem)
+def located(exc: TenantFolderInvalid, file: str, line: int, field: str | None) -> str:
+    """The problem reported at file/line/field, as the user reads it."""
+    text = str(problem_at(exc, file, line, field))
     prefix = f"{file} 第{line}行" + (f" 字段「{field}」" if field else "") + "："
     assert text.startswith(prefix), text
     assert LOCATED.match(text), text
@@ -70,7 +73,7 @@ def test_bad_yaml_syntax_names_the_line(app, existing):
     lines[number - 1] = "name: 石狮市: 错误"
     cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
     exc = refused(app, existing)
-    text = located(problem_at(exc, "tenant.yaml", number, None), "tenant.yaml", number, None)
+    text = located(exc, "tenant.yaml", number, None)
     assert "YAML 格式错误" in text and "冒号" in text
     # the roster's positions are not blamed for the unreadable tenant.yaml
     assert [p.file for p in exc.problems] == ["tenant.yaml"]
@@ -83,15 +86,14 @@ def test_bad_value_in_tenant_yaml_names_line_and_key(app, existing):
     lines[number - 1] = "    term_years: 三年"
     cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
     exc = refused(app, existing)
-    assert "应为整数" in located(problem_at(exc, "tenant.yaml", number, "positions.0.term_years"),
-                                "tenant.yaml", number, "positions.0.term_years")
+    assert "应为整数" in located(exc, "tenant.yaml", number, "positions.0.term_years")
 
 
 def test_unknown_parent_code(app, existing):
     line = find_line(existing / "orgunits.csv", level="village")
     edit_row(existing / "orgunits.csv", line, parent_code="350581999")
     exc = refused(app, existing)
-    text = located(problem_at(exc, "orgunits.csv", line, "parent_code"), "orgunits.csv", line, "parent_code")
+    text = located(exc, "orgunits.csv", line, "parent_code")
     assert text.endswith("上级代码「350581999」不存在")
 
 
@@ -100,7 +102,7 @@ def test_duplicate_code(app, existing):
     town = read_rows(existing / "orgunits.csv")[original - 2]
     line = append_rows(existing / "orgunits.csv", dict(town, name="重复的镇"))
     exc = refused(app, existing)
-    text = located(problem_at(exc, "orgunits.csv", line, "code"), "orgunits.csv", line, "code")
+    text = located(exc, "orgunits.csv", line, "code")
     assert f"代码「{town['code']}」重复（第{original}行已有）" in text
 
 
@@ -110,7 +112,7 @@ def test_cycle_in_the_tree(app, existing):
                        {"code": "CYCB", "parent_code": "CYCA", "level": "village", "name": "乙村"})
     exc = refused(app, existing)
     for at, chain in ((line, "CYCA→CYCB→CYCA"), (line + 1, "CYCB→CYCA→CYCB")):
-        text = located(problem_at(exc, "orgunits.csv", at, "parent_code"), "orgunits.csv", at, "parent_code")
+        text = located(exc, "orgunits.csv", at, "parent_code")
         assert "形成环" in text and chain in text
 
 
@@ -118,7 +120,7 @@ def test_unknown_level(app, existing):
     line = find_line(existing / "orgunits.csv", level="town")
     edit_row(existing / "orgunits.csv", line, level="镇级")
     exc = refused(app, existing)
-    text = located(problem_at(exc, "orgunits.csv", line, "level"), "orgunits.csv", line, "level")
+    text = located(exc, "orgunits.csv", line, "level")
     assert "层级「镇级」无效" in text
     # the town's villages and their population and staff rows are not blamed for it
     assert len(exc.problems) == 1
@@ -128,20 +130,20 @@ def test_missing_required_column(app, existing):
     rows = read_rows(existing / "orgunits.csv")
     write_rows(existing / "orgunits.csv", [{k: v for k, v in r.items() if k != "level"} for r in rows])
     exc = refused(app, existing)
-    assert "缺少必填列「level」" in located(problem_at(exc, "orgunits.csv", 1, "level"), "orgunits.csv", 1, "level")
+    assert "缺少必填列「level」" in located(exc, "orgunits.csv", 1, "level")
 
 
 def test_negative_population(app, existing):
     edit_row(existing / "population.csv", 3, registered_pop="-5")
     exc = refused(app, existing)
-    text = located(problem_at(exc, "population.csv", 3, "registered_pop"), "population.csv", 3, "registered_pop")
+    text = located(exc, "population.csv", 3, "registered_pop")
     assert "「-5」是负数" in text
 
 
 def test_non_numeric_population(app, existing):
     edit_row(existing / "population.csv", 4, resident_pop="约九千")
     exc = refused(app, existing)
-    text = located(problem_at(exc, "population.csv", 4, "resident_pop"), "population.csv", 4, "resident_pop")
+    text = located(exc, "population.csv", 4, "resident_pop")
     assert "「约九千」不是整数" in text
 
 
@@ -149,15 +151,14 @@ def test_population_for_unknown_org_code(app, existing):
     line = append_rows(existing / "population.csv", {"org_code": "350581888888", "period": "2025",
                                                       "registered_pop": "100"})
     exc = refused(app, existing)
-    text = located(problem_at(exc, "population.csv", line, "org_code"), "population.csv", line, "org_code")
+    text = located(exc, "population.csv", line, "org_code")
     assert "「350581888888」不在 orgunits 中" in text
 
 
 def test_bad_period(app, existing):
     edit_row(existing / "population.csv", 2, period="2025-13")
     exc = refused(app, existing)
-    assert "期间「2025-13」无效" in located(problem_at(exc, "population.csv", 2, "period"),
-                                        "population.csv", 2, "period")
+    assert "期间「2025-13」无效" in located(exc, "population.csv", 2, "period")
 
 
 def test_bad_id_number_check_digit(app, existing):
@@ -165,7 +166,7 @@ def test_bad_id_number_check_digit(app, existing):
     wrong = number[:17] + ("0" if number[17] != "0" else "1")
     edit_row(existing / "roster.csv", 5, id_number=wrong)
     exc = refused(app, existing)
-    text = located(problem_at(exc, "roster.csv", 5, "id_number"), "roster.csv", 5, "id_number")
+    text = located(exc, "roster.csv", 5, "id_number")
     assert "校验位错误" in text
     assert wrong not in exc.message  # an ID number is personal data: not echoed
 
@@ -173,7 +174,7 @@ def test_bad_id_number_check_digit(app, existing):
 def test_roster_position_not_in_tenant_yaml(app, existing):
     edit_row(existing / "roster.csv", 2, position_code="RKZR")
     exc = refused(app, existing)
-    text = located(problem_at(exc, "roster.csv", 2, "position_code"), "roster.csv", 2, "position_code")
+    text = located(exc, "roster.csv", 2, "position_code")
     assert "岗位代码「RKZR」未在 tenant.yaml" in text
 
 
@@ -181,21 +182,21 @@ def test_bad_date(app, existing):
     edit_row(existing / "roster.csv", 3, start="2023-13-01")
     edit_row(existing / "roster.csv", 4, end="明年")
     exc = refused(app, existing)
-    assert "日期「2023-13-01」无效" in located(problem_at(exc, "roster.csv", 3, "start"), "roster.csv", 3, "start")
-    assert "日期「明年」无效" in located(problem_at(exc, "roster.csv", 4, "end"), "roster.csv", 4, "end")
+    assert "日期「2023-13-01」无效" in located(exc, "roster.csv", 3, "start")
+    assert "日期「明年」无效" in located(exc, "roster.csv", 4, "end")
 
 
 def test_bad_education_and_status(app, existing):
     edit_row(existing / "roster.csv", 2, education="博士", status="在岗")
     exc = refused(app, existing)
-    assert "学历「博士」无效" in located(problem_at(exc, "roster.csv", 2, "education"),
-                                     "roster.csv", 2, "education")
-    assert "状态「在岗」无效" in located(problem_at(exc, "roster.csv", 2, "status"), "roster.csv", 2, "status")
+    assert "学历「博士」无效" in located(exc, "roster.csv", 2, "education")
+    assert "状态「在岗」无效" in located(exc, "roster.csv", 2, "status")
 
 
 def test_all_problems_in_all_files_are_reported_at_once(app, existing):
     cfg = existing / "tenant.yaml"
-    cfg.write_text(cfg.read_text(encoding="utf-8").replace("term_years: 3", "term_years: 三年"), encoding="utf-8")
+    text = cfg.read_text(encoding="utf-8")
+    cfg.write_text(text.replace("term_years: 3", "term_years: 三年"), encoding="utf-8")
     yaml_line = next(i for i, line in enumerate(cfg.read_text(encoding="utf-8").splitlines(), start=1)
                      if "term_years" in line)
     org_line = find_line(existing / "orgunits.csv", level="village")
@@ -210,9 +211,10 @@ def test_all_problems_in_all_files_are_reported_at_once(app, existing):
     exc = refused(app, existing)
     expected = [("tenant.yaml", yaml_line, "positions.0.term_years"), ("orgunits.csv", dup_line, "code"),
                 ("orgunits.csv", org_line, "parent_code"), ("population.csv", 6, "floating_pop"),
-                ("population.csv", 7, "households"), ("roster.csv", 2, "id_number"), ("roster.csv", 9, "start")]
+                ("population.csv", 7, "households"), ("roster.csv", 2, "id_number"),
+                ("roster.csv", 9, "start")]
     for file, line, field in expected:
-        located(problem_at(exc, file, line, field), file, line, field)
+        located(exc, file, line, field)
     assert len(exc.problems) == len(expected)
     assert f"有 {len(expected)} 处错误" in exc.message
     assert all(str(p) in exc.message for p in exc.problems)
@@ -222,7 +224,7 @@ def test_a_bad_folder_for_a_new_tenant_creates_nothing(app, copy_tenant):
     folder = copy_tenant("guanling", "gl_never")
     edit_row(folder / "roster.csv", 2, org_code="520424999999")
     exc = refused(app, folder)
-    located(problem_at(exc, "roster.csv", 2, "org_code"), "roster.csv", 2, "org_code")
+    located(exc, "roster.csv", 2, "org_code")
 
 
 def test_a_folder_without_tenant_yaml_or_orgunits(app, tmp_path):
@@ -230,3 +232,49 @@ def test_a_folder_without_tenant_yaml_or_orgunits(app, tmp_path):
     exc = refused(app, tmp_path / "empty")
     assert {p.file for p in exc.problems} == {"tenant.yaml", "orgunits.csv"}
     assert all(has_chinese(str(p)) for p in exc.problems)
+
+
+def test_a_unit_under_a_parent_of_the_wrong_level(app, existing):
+    orgs = read_rows(existing / "orgunits.csv")
+    line = find_line(existing / "orgunits.csv", level="village")
+    edit_row(existing / "orgunits.csv", line, parent_code=orgs[0]["code"])
+    exc = refused(app, existing)
+    assert "村（社区）不能直接隶属于县（市、区）「石狮市」" in located(exc, "orgunits.csv", line, "level")
+
+
+def test_a_misspelt_key_in_tenant_yaml(app, existing):
+    cfg = existing / "tenant.yaml"
+    lines = cfg.read_text(encoding="utf-8").splitlines()
+    number = next(i for i, line in enumerate(lines, start=1) if line.startswith("region:"))
+    lines[number - 1] = lines[number - 1].replace("region:", "regoin:")
+    cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    exc = refused(app, existing)
+    assert "未知字段" in located(exc, "tenant.yaml", number, "regoin")
+    assert "必填" in str(problem_at(exc, "tenant.yaml", None, "region"))
+
+
+@pytest.mark.parametrize(("formula", "message"), [
+    ("MAX(1, CEILING(常住人品 / 1500))", "未知变量"),
+    ("MAX(1, CEILING(计生常住人口 / 1500)", "公式"),
+    ("计生常住人口 > 1500", "结果应为数字"),
+    ('计生常住人口 > "初中"', "类型不一致"),
+])
+def test_bad_quota_formula_names_line_and_key(app, existing, formula, message):
+    """SS-1's quota is a formula: a wrong one is refused at load with the line of ``quota:``."""
+    cfg = existing / "tenant.yaml"
+    lines = cfg.read_text(encoding="utf-8").splitlines()
+    number = next(i for i, line in enumerate(lines, start=1) if line.strip().startswith("quota:"))
+    lines[number - 1] = f"    quota: '{formula}'"
+    cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    exc = refused(app, existing)
+    assert message in located(exc, "tenant.yaml", number, "positions.0.quota")
+
+
+def test_eligibility_formula_must_be_a_condition(app, existing):
+    cfg = existing / "tenant.yaml"
+    lines = cfg.read_text(encoding="utf-8").splitlines()
+    number = next(i for i, line in enumerate(lines, start=1) if line.strip().startswith("eligibility:"))
+    lines[number - 1] = "    eligibility: 年龄 + 1"
+    cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    exc = refused(app, existing)
+    assert "结果应为是/否" in located(exc, "tenant.yaml", number, "positions.0.eligibility")

@@ -80,7 +80,8 @@ def test_xlsx_roster_with_excel_dates_and_a_bad_row_names_the_sheet_row(app, cop
     with app.app_context():
         with pytest.raises(TenantFolderInvalid) as caught:
             load_tenant_folder(folder)
-    assert str(problem_at(caught.value, "roster.xlsx", 4, "start")).startswith("roster.xlsx 第4行 字段「start」：")
+    text = str(problem_at(caught.value, "roster.xlsx", 4, "start"))
+    assert text.startswith("roster.xlsx 第4行 字段「start」：")
     assert len(caught.value.problems) == 1
 
 

@@ -56,7 +56,8 @@ def test_loaded_copy_matches_the_files_and_loading_again_changes_nothing(app, co
                 assert in_db == sum(int(r["resident_pop"]) for r in pop if r["period"] == period)
             assert _count(Person) == len({r["id_number"] for r in roster})
             assert _count(Appointment) == len(roster)
-            assert Counter(db.session.scalars(select(Appointment.status))) == Counter(r["status"] for r in roster)
+            statuses = Counter(db.session.scalars(select(Appointment.status)))
+            assert statuses == Counter(r["status"] for r in roster)
             village = _unit(orgs[2]["code"])
             assert village.path == f"/{orgs[0]['code']}/{orgs[1]['code']}/{orgs[2]['code']}/"
             assert village.parent.code == orgs[1]["code"]
@@ -101,8 +102,8 @@ def test_export_loads_back_to_the_same_state(app, copy_tenant, tmp_path):
         assert (second / name).read_bytes() == (first / name).read_bytes(), name
     first_yaml = (first / "tenant.yaml").read_text(encoding="utf-8").splitlines()
     second_yaml = (second / "tenant.yaml").read_text(encoding="utf-8").splitlines()
-    assert [a for a, b in zip(first_yaml, second_yaml) if a != b] == ["slug: gl_export1"]
     assert len(first_yaml) == len(second_yaml)
+    assert [a for a, b in zip(first_yaml, second_yaml, strict=True) if a != b] == ["slug: gl_export1"]
 
 
 def test_corrections_update_in_place_and_rows_missing_from_the_folder_are_kept(app, copy_tenant):
@@ -127,10 +128,11 @@ def test_corrections_update_in_place_and_rows_missing_from_the_folder_are_kept(a
             assert fact.resident_pop == 12345
             # the appointment no longer in roster.csv is history, not deleted
             assert _count(Appointment) == len(roster) + 1
-            assert db.session.scalar(select(Person).where(Person.id_number == dropped["id_number"])) is not None
+            kept = db.session.scalar(select(Person).where(Person.id_number == dropped["id_number"]))
+            assert kept is not None
 
 
-def test_moving_a_village_moves_the_paths_of_its_groups_even_when_they_are_not_in_the_folder(app, copy_tenant):
+def test_moving_a_village_moves_the_paths_of_its_groups_also_when_not_in_the_folder(app, copy_tenant):
     folder = copy_tenant("shishi", "ss_move1")
     with app.app_context():
         report = load_tenant_folder(folder)
@@ -199,7 +201,7 @@ def test_a_level_change_that_would_strand_units_outside_the_folder_is_refused(ap
         with pytest.raises(TenantFolderInvalid) as caught:
             load_tenant_folder(folder)
         problem = problem_at(caught.value, "orgunits.csv", line, "level")
-        assert "不在本目录中的 group 级单位" in str(problem)
+        assert "其下仍有不在本目录中的村（居）民小组" in str(problem)
         assert db_fingerprint() == before
 
 
@@ -239,7 +241,8 @@ def test_new_units_positions_and_staff_are_added_to_an_existing_tenant(app, copy
                                                  "registered_pop": "1,200", "resident_pop": "1500"})
         cfg = folder / "tenant.yaml"
         cfg.write_text(cfg.read_text(encoding="utf-8").replace(
-            "packs: {}", "  - code: RKZR\n    name: 村级人口主任\n    org_level: 村\n    quota: 1\npacks: {}"),
+            "packs: {}",
+            "  - code: RKZR\n    name: 村级人口主任\n    org_level: 村\n    quota: 1\npacks: {}"),
             encoding="utf-8")
         append_rows(folder / "roster.csv", {"id_number": "350581198001011230", "name": "新同志",
                                              "position_code": "RKZR", "org_code": "NEWV01",

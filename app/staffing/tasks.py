@@ -1,0 +1,31 @@
+"""Background jobs: recompute staffing quotas for one tenant or for every tenant.
+
+A job is a batch (a tenant's or the country's period), never a row; progress goes to
+``job.meta`` step by step (rules, one step per formula, one per rollup level).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.jobs.queue import enqueue, report_progress
+
+
+def recompute(period: str, all_tenants: bool = False, strict: bool = False) -> dict[str, Any]:
+    """Job body: runs inside the tenant scope the job carries (``run_in_tenant``)."""
+    from app.staffing.quotas import recompute_all_tenants, recompute_quotas
+
+    run = recompute_all_tenants if all_tenants else recompute_quotas
+    report = run(period, strict=strict, progress=report_progress)
+    return {"period": report.period, "rows": report.rows, "rollup_rows": report.rollup_rows,
+            "null_count": report.null_count, "summary": report.summary(),
+            "null_quotas": [vars(n) for n in report.null_quotas]}
+
+
+def enqueue_recompute(period: str, *, tenant_id: int | None, user_id: int | None = None,
+                      all_tenants: bool = False, strict: bool = False) -> Any:
+    """Queue a recompute: ``tenant_id`` for one county, or ``all_tenants=True`` (then ``tenant_id`` None)."""
+    if all_tenants == (tenant_id is not None):
+        raise ValueError("give either tenant_id or all_tenants=True")
+    return enqueue("app.staffing.tasks.recompute", tenant_id=tenant_id, user_id=user_id, queue="long",
+                   period=period, all_tenants=all_tenants, strict=strict)
