@@ -75,6 +75,8 @@ def demo(app: Flask) -> dict[str, Any]:
     from app.core.models import Tenant
     from app.extensions import db
     from app.security.services import add_user
+    from app.core.tenancy import tenant_context
+    from app.staffing.quotas import recompute_quotas
     from app.tenantio.loader import load_tenant_folder
 
     with app.app_context():
@@ -82,6 +84,8 @@ def demo(app: Flask) -> dict[str, Any]:
         for slug in ("shishi", "guanling"):
             report = load_tenant_folder(TENANTS / slug)
             ids[slug] = report.tenant_id
+            with tenant_context(report.tenant_id):
+                recompute_quotas("2025")
         add_user("ss_admin", role="county_admin", password=PASSWORD, tenant_slug="shishi")
         add_user("ss_town", role="town_clerk", password=PASSWORD, tenant_slug="shishi", scope_code="350581001")
         add_user("ss_village", role="village_worker", password=PASSWORD, tenant_slug="shishi",

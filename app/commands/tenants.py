@@ -34,11 +34,11 @@ def load_command(folders: tuple[str, ...]) -> None:
 @with_appcontext
 def export_command(slug: str, folder: str) -> None:
     """把一个县的配置与数据导出为租户目录（可再导入）。"""
-    from app.core.errors import NotFound
+    from app.core.errors import CountyDeskError
     from app.tenantio.exporter import export_tenant
 
     try:
         out = export_tenant(slug, folder)
-    except NotFound as exc:
+    except CountyDeskError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"已导出到 {out}")

@@ -263,8 +263,20 @@ def _abs_sql(site: CallSite, args: list[Any]) -> Any:
 
 
 MATH_FUNCTIONS = [
-    _fn("MAX", _numbers("MAX"), (1, None), _extreme_py(max), lambda s, a: a[0] if len(a) == 1 else fx_greatest(*a)),
-    _fn("MIN", _numbers("MIN"), (1, None), _extreme_py(min), lambda s, a: a[0] if len(a) == 1 else fx_least(*a)),
+    _fn(
+        "MAX",
+        _numbers("MAX"),
+        (1, None),
+        _extreme_py(max),
+        lambda s, a: a[0] if len(a) == 1 else fx_greatest(*a),
+    ),
+    _fn(
+        "MIN",
+        _numbers("MIN"),
+        (1, None),
+        _extreme_py(min),
+        lambda s, a: a[0] if len(a) == 1 else fx_least(*a),
+    ),
     _fn("SUM", _numbers("SUM"), (1, None), _sum_py, _sum_sql),
     _fn("ABS", _numbers("ABS"), (1, 1), _abs_py, _abs_sql),
     _fn("ROUND", _round_rule("ROUND"), (1, 2), _round_py("half"), _round_sql("half")),

@@ -1,8 +1,8 @@
 """Database fixtures for the formula tests: SQLite in memory always, PostgreSQL when DATABASE_URL says so.
 
 Inputs go into a TEMPORARY table (dropped with the connection) inside a transaction that is rolled
-back, so nothing is left in a shared database.  ``formula_db.sql_values(formula, rows)`` returns what the SQL back end computes for
-each row; tests compare it with the Python back end.
+back, so nothing is left in a shared database.  ``formula_db.sql_values(formula, rows)`` returns
+what the SQL back end computes for each row; tests compare it with the Python back end.
 """
 
 from __future__ import annotations

@@ -334,7 +334,9 @@ def check_agreement(formula_db, variables, text, rows):
 # FORMULA_PROPERTY_EXAMPLES=2000 for a thorough run; the default keeps the suite fast.
 EXAMPLES = int(os.environ.get("FORMULA_PROPERTY_EXAMPLES", "150"))
 SETTINGS = settings(
-    max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 
 
@@ -346,9 +348,7 @@ def test_python_and_sql_back_ends_agree(formula_db, variables, text, rows):
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-@settings(
-    max_examples=max(12, EXAMPLES // 12), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
-)
+@settings(SETTINGS, max_examples=max(12, EXAMPLES // 12))
 @given(data=st.data(), rows=ROWS)
 def test_python_and_sql_back_ends_agree_function_by_function(formula_db, variables, template, data, rows):
     """One operator or function over variables, with inputs biased to ties, thresholds, zero and NULL."""
