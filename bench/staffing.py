@@ -37,6 +37,8 @@ from generate import SCALES
 from load_tenants import DEFAULT_URL, _conninfo, _sa_url, fresh_schema
 from sqlalchemy.engine import make_url
 
+from app.staffing.quotas import WORK_MEM
+
 BENCH_DB = "countydesk_bench_staffing"
 PERIOD, JUDGED = "2025", "2025-12-31"
 POSITIONS = {  # code: (name, formula as the tenant folders have it, the same arithmetic written by hand)
@@ -78,7 +80,8 @@ def build(url: str, scale_name: str, reuse: bool) -> dict[str, int]:
         f"'/C' || t || '/C' || t || 'T' || k || '/' FROM generate_series(1, {t}) t, generate_series(1, {nt}) k",
         f"INSERT INTO org_unit (id, tenant_id, code, name, level, parent_id, path) SELECT "
         f"{first_village} + (t - 1) * {nv} + j, t, 'C' || t || 'T' || k || 'V' || j, '村' || j, 'village', "
-        f"{town_id.format(t='t', k='k')}, '/C' || t || '/C' || t || 'T' || k || '/C' || t || 'T' || k || 'V' || j || '/' "
+        f"{town_id.format(t='t', k='k')}, "
+        f"'/C' || t || '/C' || t || 'T' || k || '/C' || t || 'T' || k || 'V' || j || '/' "
         f"FROM generate_series(1, {t}) t, generate_series(1, {nv}) j, LATERAL (SELECT (j - 1) % {nt} + 1 AS k) kk",
         f"INSERT INTO population_fact (id, tenant_id, org_unit_id, period, registered_pop, resident_pop, floating_pop, "
         f"married_women, households, groups) SELECT v - {first_village}, tenant_id, v, '{PERIOD}', "
@@ -88,7 +91,8 @@ def build(url: str, scale_name: str, reuse: bool) -> dict[str, int]:
         f"(s - 1) % {villages} / {nv} + 1, '职工' || s, lpad(s::text, 18, '0'), '女', date '1985-01-01', "
         f"{first_village} + 1 + (s - 1) % {villages} FROM generate_series(1, {staff}) s",
         f"INSERT INTO appointment (id, tenant_id, person_id, position_code, org_unit_id, start_date, end_date, status) "
-        f"SELECT id, tenant_id, id, {code.format(x='tenant_id')}, org_unit_id, date '2021-01-01' + {_h('id', 1700, 6)}, "
+        f"SELECT id, tenant_id, id, {code.format(x='tenant_id')}, org_unit_id, "
+        f"date '2021-01-01' + {_h('id', 1700, 6)}, "
         f"CASE WHEN r < 93 THEN date '2028-12-31' ELSE date '2024-01-01' + {_h('id', 365, 7)} END, "
         f"CASE WHEN r < 93 THEN 'active' WHEN r < 98 THEN 'ended' ELSE 'dismissed' END "
         f"FROM (SELECT id, tenant_id, org_unit_id, {_h('id', 100, 8)} AS r FROM person) p",
@@ -127,12 +131,13 @@ def ensure_database(url: str) -> None:
 
 def hand_written_sql() -> list[str]:
     """The same work as ``recompute_all_tenants``, written by hand for this data set's two formulas."""
-    out = [f"DELETE FROM staffing_quota WHERE period = '{PERIOD}'"]
+    out = [f"SET LOCAL work_mem = '{WORK_MEM}'", f"DELETE FROM staffing_quota WHERE period = '{PERIOD}'"]
     for code, (_, _, quota, field) in POSITIONS.items():
         out.append(
             'INSERT INTO staffing_quota (tenant_id, org_unit_id, position_id, period, quota, staffed, vacant, "over", '
             f"rule_id, inputs, computed_at) SELECT b.tenant_id, b.org_unit_id, b.position_id, '{PERIOD}', b.quota, "
-            "b.staffed, CASE WHEN b.quota IS NULL THEN NULL WHEN b.quota > b.staffed THEN b.quota - b.staffed ELSE 0 END, "
+            "b.staffed, "
+            "CASE WHEN b.quota IS NULL THEN NULL WHEN b.quota > b.staffed THEN b.quota - b.staffed ELSE 0 END, "
             "CASE WHEN b.quota IS NULL THEN NULL WHEN b.staffed > b.quota THEN b.staffed - b.quota ELSE 0 END, "
             "b.rule_id, b.inputs, now() FROM ("
             f"SELECT ou.tenant_id, ou.id AS org_unit_id, p.id AS position_id, r.id AS rule_id, {quota} AS quota, "
@@ -140,7 +145,8 @@ def hand_written_sql() -> list[str]:
             f"CASE WHEN pf.id IS NOT NULL THEN '{PERIOD}' END) AS inputs "
             "FROM position_rule r JOIN position p ON p.id = r.position_id "
             "JOIN org_unit ou ON ou.tenant_id = p.tenant_id AND ou.level = p.org_level "
-            f"LEFT JOIN population_fact pf ON pf.org_unit_id = ou.id AND pf.period = '{PERIOD}' "
+            f"LEFT JOIN population_fact pf ON pf.tenant_id = ou.tenant_id AND pf.org_unit_id = ou.id "
+            f"AND pf.period = '{PERIOD}' "
             "LEFT JOIN (SELECT org_unit_id, position_code, count(*) AS n FROM appointment "
             f"WHERE position_code = '{code}' AND start_date <= '{JUDGED}' "
             f"AND (status = 'active' OR end_date >= '{JUDGED}') GROUP BY org_unit_id, position_code) s "

@@ -23,9 +23,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     func,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
 from app.core.models import TenantScoped
 from app.extensions import db
@@ -73,26 +74,32 @@ class StaffingQuota(TenantScoped, db.Model):  # type: ignore[name-defined]
 
     __tablename__ = "staffing_quota"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "org_unit_id", "position_id", "period", name="uq_staffing_quota_unit_period"),
-        Index("ix_staffing_quota_tenant_period", "tenant_id", "period", "position_id"),
+        UniqueConstraint("tenant_id", "period", "position_id", "org_unit_id", name="uq_staffing_quota_period_unit"),
     )
     __scope_org_attr__ = "org_unit_id"
 
+    # Derived rows, rebuilt per (tenant, period) by the recompute: no foreign keys and no index beyond the
+    # unique key (which leads with tenant_id and period). Per-row FK checks and extra indexes tripled the
+    # national recompute (docs/staffing.md); the recompute itself only writes ids it has just joined.
+    tenant_id: Mapped[int] = mapped_column(Integer, nullable=False)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id", ondelete="CASCADE"), nullable=False)
-    position_id: Mapped[int] = mapped_column(ForeignKey("position.id", ondelete="CASCADE"), nullable=False)
+    org_unit_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    position_id: Mapped[int] = mapped_column(Integer, nullable=False)
     period: Mapped[str] = mapped_column(String(7), nullable=False)
     quota: Mapped[float | None] = mapped_column(Double)
     staffed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     vacant: Mapped[float | None] = mapped_column(Double)
     over: Mapped[float | None] = mapped_column(Double)
-    rule_id: Mapped[int | None] = mapped_column(ForeignKey("position_rule.id", ondelete="SET NULL"))
+    rule_id: Mapped[int | None] = mapped_column(Integer)
     inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     computed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
-    org_unit: Mapped[OrgUnit] = relationship()
-    position: Mapped[Position] = relationship()
-    rule: Mapped[PositionRule | None] = relationship()
+    # Target column on the left: FAB's join for dotted columns (``org_unit.code``) takes the side of a
+    # join condition that has no database foreign key as the one to replace by its alias.
+    org_unit: Mapped[OrgUnit] = relationship(primaryjoin=lambda: OrgUnit.id == foreign(StaffingQuota.org_unit_id))
+    position: Mapped[Position] = relationship(primaryjoin=lambda: Position.id == foreign(StaffingQuota.position_id))
+    rule: Mapped[PositionRule | None] = relationship(
+        primaryjoin=lambda: PositionRule.id == foreign(StaffingQuota.rule_id))
 
     @property
     def rule_version(self) -> int | None:
@@ -120,6 +127,20 @@ class StaffingQuota(TenantScoped, db.Model):  # type: ignore[name-defined]
 
     def __repr__(self) -> str:
         return f"{self.org_unit_id}/{self.position_id}@{self.period}"
+
+
+def _drop_quotas(column: str) -> Any:
+    """Without foreign keys, deleting an org unit or a position through the ORM drops its quota rows here."""
+
+    def listener(mapper: Any, connection: Any, target: Any) -> None:
+        table = StaffingQuota.__table__
+        connection.execute(table.delete().where(table.c.tenant_id == target.tenant_id, table.c[column] == target.id))
+
+    return listener
+
+
+event.listen(OrgUnit, "after_delete", _drop_quotas("org_unit_id"))
+event.listen(Position, "after_delete", _drop_quotas("position_id"))
 
 
 def format_count(value: float | None) -> str:

@@ -34,7 +34,7 @@ from app.core.errors import CountyDeskError, ScopeDenied
 from app.core.tenancy import current_scope
 from app.extensions import db
 from app.formulas import Formula
-from app.orgs.models import ORG_LEVELS, OrgUnit, PopulationFact
+from app.orgs.models import ORG_LEVEL_LABELS, ORG_LEVELS, OrgUnit, PopulationFact
 from app.orgs.variables import ORG_UNIT_VARIABLES
 from app.staffing.models import Appointment, Position
 from app.staffing.quota_models import PositionRule, StaffingQuota
@@ -42,6 +42,8 @@ from app.staffing.rules import RuleInForce, compile_rule, ensure_rules, null_rea
 
 audit_log = logging.getLogger("countydesk.audit")
 Progress = Callable[[int, int, str], None]
+WORK_MEM = "128MB"
+LOCK_KEY = 0x5171_0003  # PostgreSQL advisory lock held by a recompute for its transaction
 NULL_SAMPLE = 200
 """How many rows without a quota are listed with their reason (all are counted)."""
 
@@ -109,6 +111,10 @@ def _recompute(tenant_ids: list[int] | None, period: str, strict: bool,
     session = db.session
     try:
         conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            # One recompute at a time (two would collide on the unique key); a batch may hash in memory.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+            conn.execute(sa.text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
         if tenant_ids is None:
             _across_tenants(conn, period)
         ensure_rules(conn, tenant_ids)
@@ -125,7 +131,7 @@ def _recompute(tenant_ids: list[int] | None, period: str, strict: bool,
             report.rows += _insert_base(conn, compile_rule("quota", text), rules, period, judged, tenant_ids, now)
             report.statements += 1
         for n, (level, lower) in enumerate(levels, start=len(groups) + 2):
-            _step(progress, n, steps, f"汇总到{level}")
+            _step(progress, n, steps, f"汇总到{ORG_LEVEL_LABELS[level]}")
             report.rollup_rows += _insert_rollup(conn, level, lower, period, tenant_ids, now)
             report.statements += 1
         _collect_nulls(conn, report, period, tenant_ids)
@@ -191,11 +197,13 @@ def _join_facts(source: Any, ou: Any, period: str) -> tuple[Any, dict[str, Any],
     facts = PopulationFact.__table__
     codes = [v.code for v in ORG_UNIT_VARIABLES]
     own = facts.alias("pf")
-    source = source.outerjoin(own, sa.and_(own.c.org_unit_id == ou.c.id, own.c.period == period))
+    source = source.outerjoin(own, sa.and_(own.c.tenant_id == ou.c.tenant_id, own.c.org_unit_id == ou.c.id,
+                                           own.c.period == period))
     if len(period) == 4:
         return source, {c: own.c[c] for c in codes}, case((own.c.id.is_not(None), period))
     year = facts.alias("pf_year")
-    source = source.outerjoin(year, sa.and_(year.c.org_unit_id == ou.c.id, year.c.period == period[:4]))
+    source = source.outerjoin(year, sa.and_(year.c.tenant_id == ou.c.tenant_id, year.c.org_unit_id == ou.c.id,
+                                            year.c.period == period[:4]))
     have_own = own.c.id.is_not(None)
     columns = {c: case((have_own, own.c[c]), else_=year.c[c]) for c in codes}
     return source, columns, case((have_own, period), (year.c.id.is_not(None), period[:4]))

@@ -2,8 +2,9 @@
 
 ``position_rule`` keeps every version of a position's quota/eligibility formula with the date it
 applies from; ``staffing_quota`` holds the computed quota, staffed, vacant and over counts per org
-unit, position and period with the rule version and inputs used. Both are tenant-scoped, so on
-PostgreSQL they get the same row-level security policy as the tables of 0002.
+unit, position and period with the rule version and inputs used (derived rows: no foreign keys,
+one unique key leading with tenant_id). Both are tenant-scoped, so on PostgreSQL they get the same
+row-level security policy as the tables of 0002.
 
 Revision ID: 0003
 Revises: 0002
@@ -45,8 +46,10 @@ def upgrade():
     op.create_index(op.f("ix_position_rule_tenant_id"), "position_rule", ["tenant_id"], unique=False)
     op.create_index("ix_position_rule_tenant_position", "position_rule",
                     ["tenant_id", "position_id", "kind", "effective_from"], unique=False)
+    # Derived rows rebuilt per (tenant, period): no foreign keys and one unique key only (see the model).
     op.create_table(
         "staffing_quota",
+        sa.Column("tenant_id", sa.Integer(), nullable=False),
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("org_unit_id", sa.Integer(), nullable=False),
         sa.Column("position_id", sa.Integer(), nullable=False),
@@ -58,18 +61,9 @@ def upgrade():
         sa.Column("rule_id", sa.Integer(), nullable=True),
         sa.Column("inputs", sa.JSON(), nullable=True),
         sa.Column("computed_at", sa.DateTime(), nullable=True),
-        sa.Column("tenant_id", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["org_unit_id"], ["org_unit.id"], ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["position_id"], ["position.id"], ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["rule_id"], ["position_rule.id"], ondelete="SET NULL"),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenant.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("tenant_id", "org_unit_id", "position_id", "period",
-                            name="uq_staffing_quota_unit_period"),
+        sa.UniqueConstraint("tenant_id", "period", "position_id", "org_unit_id", name="uq_staffing_quota_period_unit"),
     )
-    op.create_index(op.f("ix_staffing_quota_tenant_id"), "staffing_quota", ["tenant_id"], unique=False)
-    op.create_index("ix_staffing_quota_tenant_period", "staffing_quota", ["tenant_id", "period", "position_id"],
-                    unique=False)
     if op.get_bind().dialect.name == "postgresql":
         for table in TABLES:
             op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
@@ -81,8 +75,6 @@ def downgrade():
     if op.get_bind().dialect.name == "postgresql":
         for table in TABLES:
             op.execute(f"DROP POLICY IF EXISTS tenant_isolation ON {table}")
-    op.drop_index("ix_staffing_quota_tenant_period", table_name="staffing_quota")
-    op.drop_index(op.f("ix_staffing_quota_tenant_id"), table_name="staffing_quota")
     op.drop_table("staffing_quota")
     op.drop_index("ix_position_rule_tenant_position", table_name="position_rule")
     op.drop_index(op.f("ix_position_rule_tenant_id"), table_name="position_rule")

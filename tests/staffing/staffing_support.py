@@ -56,13 +56,13 @@ def quota_rows(tenant_id: int, period: str) -> dict[tuple[str, str], Row]:
     return {(r.org_code, r.position): r for r in rows}
 
 
-def raw_quota_rows(tenant_id: int) -> list[tuple[Any, ...]]:
+def raw_quota_rows(tenant_id: int) -> list[Any]:
     """All of a tenant's ``staffing_quota`` rows with plain Core on a fresh connection (no scoping at all)."""
     t = StaffingQuota.__table__
     with db.engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT set_config('countydesk.all_tenants', 'on', true)"))
-        return sorted(tuple(r) for r in conn.execute(select(t).where(t.c.tenant_id == tenant_id)))
+        return sorted(conn.execute(select(t).where(t.c.tenant_id == tenant_id)).all())
 
 
 def load(folder: Path) -> int:

@@ -89,3 +89,23 @@ def test_province_viewer_reads_quotas_of_its_region(app, ids, client):
     listing = client.get("/api/v1/staffing_quota/?q=(page_size:1)").get_json()
     assert listing["count"] == _count(app, ids["shishi"])
     assert client.get("/staffingquotaview/list/").status_code == 200
+
+
+def test_filters_by_period_position_and_org_unit(app, ids, client):
+    from app.staffing.models import Position
+
+    with app.app_context(), tenant_context(ids["guanling"]):
+        xjsb = db.session.scalar(select(Position.id).where(Position.code == "XJSB"))
+        town = db.session.scalar(select(OrgUnit.id).where(OrgUnit.code == "520424001"))
+    login(client, "gl_admin")
+    query = f"(filters:!((col:position,opr:rel_o_m,value:{xjsb}),(col:period,opr:eq,value:'2025')),page_size:100)"
+    listing = client.get(f"/api/v1/staffing_quota/?q={query}").get_json()
+    assert listing["count"] == 14  # 13 towns and the county
+    assert {r["position"]["code"] for r in listing["result"]} == {"XJSB"}
+    by_unit = client.get(f"/api/v1/staffing_quota/?q=(filters:!((col:org_unit,opr:rel_o_m,value:{town})))").get_json()
+    assert by_unit["count"] == 4 and {r["org_unit"]["code"] for r in by_unit["result"]} == {"520424001"}
+    html = client.get(f"/staffingquotaview/list/?_flt_0_position={xjsb}&_l_=en").get_data(as_text=True)
+    assert int(re.search(r"Record Count:</strong>\s*(\d+)", html).group(1)) == 14
+    ordered = client.get("/api/v1/staffing_quota/?q=(filters:!((col:period,opr:eq,value:'2025')),"
+                         "order_column:vacant,order_direction:desc,page_size:1)").get_json()
+    assert ordered["result"][0]["vacant"] == 703  # the county's 育龄妇女小组长: none appointed yet

@@ -178,3 +178,17 @@ def test_a_job_for_every_tenant_and_a_failing_job(app, demo):
         bad = enqueue_recompute("2025-13", tenant_id=demo["tenant_ids"]["shishi"])
         assert wait_for(bad) == "failed"
 
+
+
+def test_deleting_a_position_drops_its_quota_rows(app, copy_tenant):
+    folder = copy_tenant("guanling", "gl_drop")
+    with app.app_context():
+        tenant_id = load(folder)
+        recompute(tenant_id, "2025")
+        with tenant_context(tenant_id):
+            tgjsy = position(tenant_id, "TGJSY")
+            gone = tgjsy.id
+            db.session.delete(tgjsy)
+            db.session.commit()
+        rows = raw_quota_rows(tenant_id)
+    assert rows and all(row.position_id != gone for row in rows)
