@@ -73,9 +73,9 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
 def demo(app: Flask) -> dict[str, Any]:
     """Both demo tenants loaded, with one user per role and tenant (password ``PASSWORD``)."""
     from app.core.models import Tenant
+    from app.core.tenancy import tenant_context
     from app.extensions import db
     from app.security.services import add_user
-    from app.core.tenancy import tenant_context
     from app.staffing.quotas import recompute_quotas
     from app.tenantio.loader import load_tenant_folder
 
