@@ -12,6 +12,7 @@ from flask import Flask
 from app.config import ROOT
 
 DEMO_PASSWORD = "demo1234"
+DEMO_PERIOD = "2025"
 REGION_VIEWERS = {"福建省": "fujian_viewer", "贵州省": "guizhou_viewer"}
 
 
@@ -46,6 +47,7 @@ def load_demo(app: Flask) -> list[tuple[str, str, str]]:
     from app.extensions import db
     from app.orgs.models import OrgUnit
     from app.security.services import add_user
+    from app.staffing.quotas import recompute_quotas
     from app.tenantio.loader import load_tenant_folder
 
     logins: list[tuple[str, str, str]] = []
@@ -55,6 +57,8 @@ def load_demo(app: Flask) -> list[tuple[str, str, str]]:
             click.echo(report.summary())
             slug = report.slug
             with tenant_context(report.tenant_id):
+                quotas = recompute_quotas(DEMO_PERIOD)
+                click.echo(f"{slug}：{DEMO_PERIOD} 年编制定额已计算（{quotas.summary()}）")
                 town = db.session.scalar(select(OrgUnit).where(OrgUnit.level == "town").order_by(OrgUnit.path))
                 village = db.session.scalar(select(OrgUnit).where(
                     OrgUnit.level == "village", OrgUnit.parent_id == town.id).order_by(OrgUnit.path))
