@@ -21,7 +21,7 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from app.commands import demo, staffing, tenants, users, worker
+    from app.commands import demo, formulas, staffing, tenants, users, worker
 
     cli.add_command(tenants.tenant_group)
     cli.add_command(users.user_group)
@@ -29,6 +29,7 @@ def _register_commands() -> None:
     cli.add_command(demo.setup_command)
     cli.add_command(worker.worker_command)
     cli.add_command(staffing.staffing_group)
+    cli.add_command(formulas.formula_group)
 
 
 def main() -> None:
