@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,6 +135,37 @@ def ensure_rules(conn: sa.Connection, tenant_ids: Sequence[int] | None) -> int:
             ["tenant_id", "position_id", "kind", "formula", "effective_from", "version"], query),
             execution_options={"preserve_rowcount": True})
         created += max(result.rowcount or 0, 0)
+    return created
+
+
+def sync_rule_versions(conn: sa.Connection, tenant_id: int, positions: Sequence[Mapping[str, Any]],
+                       today: dt.date | None = None) -> int:
+    """The tenant loader's side of versioning: a formula changed in tenant.yaml becomes a new version.
+
+    It takes effect from the position's ``quota_from`` / ``eligibility_from`` (default: the day of
+    the load), so earlier periods keep the version they were computed with. New positions get
+    version 1 from the beginning of time. Returns the number of versions added.
+    """
+    created = ensure_rules(conn, [tenant_id])
+    r, p = PositionRule.__table__, Position.__table__
+    latest = {
+        (row.code, row.kind): row
+        for row in conn.execute(
+            select(p.c.code, r.c.position_id, r.c.kind, r.c.formula, r.c.version)
+            .join(p, p.c.id == r.c.position_id)
+            .where(r.c.tenant_id == tenant_id)
+            .order_by(r.c.version))
+    }
+    for pos in positions:
+        for kind in _POSITION_COLUMN:
+            text = (pos.get(kind) or "").strip()
+            current = latest.get((pos["code"], kind))
+            if not text or current is None or current.formula == text:
+                continue
+            conn.execute(r.insert().values(
+                tenant_id=tenant_id, position_id=current.position_id, kind=kind, formula=text,
+                effective_from=pos.get(f"{kind}_from") or today or dt.date.today(), version=current.version + 1))
+            created += 1
     return created
 
 

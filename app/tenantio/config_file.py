@@ -35,6 +35,10 @@ class PositionSchema(Schema):
     org_level = _str(required=True, validate=validate.OneOf(ORG_LEVELS, error=f"应为 {LEVELS_HINT}"))
     quota = _str(load_default=None, allow_none=True)
     eligibility = _str(load_default=None, allow_none=True)
+    quota_from = fields.Date(load_default=None, allow_none=True, error_messages={"invalid": "应为日期，如 2026-01-01"})
+    """When a changed quota formula takes effect; earlier periods keep the version they had."""
+    eligibility_from = fields.Date(load_default=None, allow_none=True,
+                                   error_messages={"invalid": "应为日期，如 2026-01-01"})
     term_years = fields.Integer(load_default=None, allow_none=True, strict=True,
                                 validate=validate.Range(min=1, max=20, error="应在 1–20 之间"),
                                 error_messages={"invalid": "应为整数"})

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, select
 
 from app.core.models import Tenant
 from app.core.tenancy import sync_db_tenant
+from app.staffing.rules import sync_rule_versions
 from app.extensions import db
 from app.orgs.models import POPULATION_FIELDS, PopulationFact
 from app.staffing.models import Appointment, Person, Position
@@ -53,6 +54,7 @@ def _apply(conn: Connection, bundle: Bundle) -> LoadReport:
     report.tenant_id = tenant_id
     target = Target(conn, tenant_id, report, fresh)
     _upsert_positions(target, cfg["positions"])
+    report.count("insert", "position_rule", sync_rule_versions(conn, tenant_id, cfg["positions"]))
     org_ids = upsert_orgs(target, bundle)
     _upsert_population(target, bundle, org_ids)
     _upsert_roster(target, bundle, org_ids)

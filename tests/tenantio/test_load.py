@@ -248,8 +248,8 @@ def test_new_units_positions_and_staff_are_added_to_an_existing_tenant(app, copy
                                              "position_code": "RKZR", "org_code": "NEWV01",
                                              "start": "2025/3/1", "status": ""})
         added = load_tenant_folder(folder)
-        assert added.inserted == {"position": 1, "org_unit": 1, "population_fact": 1, "person": 1,
-                                  "appointment": 1}
+        assert added.inserted == {"position": 1, "position_rule": 1, "org_unit": 1, "population_fact": 1,
+                                  "person": 1, "appointment": 1}
         assert not any(added.updated.values())
         with tenant_context(report.tenant_id):
             unit = _unit("NEWV01")
