@@ -16,10 +16,10 @@ from sqlalchemy import Connection, select
 
 from app.core.models import Tenant
 from app.core.tenancy import sync_db_tenant
-from app.staffing.rules import sync_rule_versions
 from app.extensions import db
 from app.orgs.models import POPULATION_FIELDS, PopulationFact
 from app.staffing.models import Appointment, Person, Position
+from app.staffing.rules import sync_rule_versions
 from app.tenantio.bulk import allocate_ids
 from app.tenantio.folder import Bundle, read_folder
 from app.tenantio.org_tree import upsert_orgs
