@@ -52,7 +52,3 @@ class TenantScoped:
     @declared_attr
     def tenant_id(cls) -> Mapped[int]:
         return mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), nullable=False, index=True)
-
-
-SCOPED_TABLES: list[str] = []
-"""Names of tenant-scoped tables, filled by ``app.core.tenancy.install``; RLS and tests read it."""

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -87,16 +87,6 @@ def _sync_open_transaction() -> None:
 
     if has_app_context() and db.session().in_transaction():
         sync_db_tenant(db.session.connection())
-
-
-@contextlib.contextmanager
-def read_only_context() -> Iterator[None]:
-    scope = _scope.get() or Scope(tenant_id=None)
-    token = _scope.set(replace(scope, read_only=True))
-    try:
-        yield
-    finally:
-        _scope.reset(token)
 
 
 def read_across_tenants(session: Session, statement: Any, reason: str) -> sa.Result[Any]:

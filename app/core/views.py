@@ -7,6 +7,7 @@ defaults every screen shares and turn the data layer's refusals into proper answ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask_appbuilder import ModelRestApi, ModelView
@@ -26,26 +27,19 @@ class TenantModelApi(ModelRestApi):
     max_page_size = 500
     allow_browser_login = True
 
-    def _refusal(self, exc: Exception) -> Any:
-        db.session.rollback()
-        if isinstance(exc, CountyDeskError):
-            return self.response(exc.status, message=exc.message)
-        return self.response_422(message=str(exc))
+    def _answer_refusals(self, write: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return write(*args)
+        except (CountyDeskError, IdNumberError) as exc:
+            db.session.rollback()
+            status = exc.status if isinstance(exc, CountyDeskError) else 422
+            return self.response(status, message=getattr(exc, "message", str(exc)))
 
     def post_headless(self) -> Any:
-        try:
-            return super().post_headless()
-        except (CountyDeskError, IdNumberError) as exc:
-            return self._refusal(exc)
+        return self._answer_refusals(super().post_headless)
 
     def put_headless(self, pk: Any) -> Any:
-        try:
-            return super().put_headless(pk)
-        except (CountyDeskError, IdNumberError) as exc:
-            return self._refusal(exc)
+        return self._answer_refusals(super().put_headless, pk)
 
     def delete_headless(self, pk: Any) -> Any:
-        try:
-            return super().delete_headless(pk)
-        except (CountyDeskError, IdNumberError) as exc:
-            return self._refusal(exc)
+        return self._answer_refusals(super().delete_headless, pk)
