@@ -19,6 +19,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _import_models() -> None:
+    import app.core.audit_models
     import app.core.models
     import app.orgs.models
     import app.security.models

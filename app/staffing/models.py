@@ -52,6 +52,7 @@ class Person(TenantScoped, db.Model):  # type: ignore[name-defined]
     bank_card: Mapped[str | None] = mapped_column(String(32))
     org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id", ondelete="SET NULL"))
     """The village the person lives in (SS-2 requires residence in the village)."""
+    row_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
 
     org_unit: Mapped[OrgUnit | None] = relationship()
     appointments: Mapped[list[Appointment]] = relationship(back_populates="person")
@@ -87,6 +88,7 @@ class Appointment(TenantScoped, db.Model):  # type: ignore[name-defined]
     start_date: Mapped[dt.date] = mapped_column(Date, nullable=False)
     end_date: Mapped[dt.date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
+    row_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
 
     person: Mapped[Person] = relationship(back_populates="appointments")
     org_unit: Mapped[OrgUnit] = relationship()
