@@ -21,6 +21,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _import_models() -> None:
     import app.core.audit_models
     import app.core.models
+    import app.forms.models
     import app.orgs.models
     import app.security.models
     import app.staffing.models
@@ -29,6 +30,10 @@ def _import_models() -> None:
 
 def _import_views() -> None:
     import app.core.admin_views
+    import app.core.audit_views
+    import app.forms.views
+    import app.formulas.views
+    import app.jobs.views
     import app.orgs.views
     import app.overview.views
     import app.staffing.quota_views

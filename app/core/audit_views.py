@@ -1,0 +1,1 @@
+"""Record history screens (audit trail), declarations only."""

@@ -1,0 +1,1 @@
+"""Form definitions (versioned) and form records (JSON payload) per tenant."""

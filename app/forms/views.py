@@ -1,0 +1,1 @@
+"""Generic form screens and APIs (declarations only)."""

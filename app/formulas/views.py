@@ -1,0 +1,1 @@
+"""Formula editor screen: live check and a preview on real org units (declarations only)."""

@@ -1,0 +1,1 @@
+"""Job status screen: progress bar of a background job of the current county."""
