@@ -23,3 +23,13 @@ def countydesk_register_formula_functions() -> list[Any]:
     so a quota using the function can be computed per record and set-based alike.
     """
     raise NotImplementedError
+
+
+@hookspec
+def countydesk_register_form_templates() -> list[dict[str, Any]]:
+    """Return reusable form definitions (plain dicts in the tenant.yaml form format, each with a ``template`` id).
+
+    A tenant uses one by naming it in its ``forms:`` list (``- template: <id>``), optionally overriding
+    ``code``/``name``; the definition then becomes the tenant's own, versioned like any other form.
+    """
+    raise NotImplementedError

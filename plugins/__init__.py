@@ -1,0 +1,1 @@
+"""Reusable rule packs, registered through pluggy entry points (group ``countydesk.plugins``)."""
