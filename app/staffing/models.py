@@ -53,6 +53,7 @@ class Person(TenantScoped, db.Model):  # type: ignore[name-defined]
     org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id", ondelete="SET NULL"))
     """The village the person lives in (SS-2 requires residence in the village)."""
     row_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    extra: Mapped[dict[str, object] | None] = mapped_column(db.JSON)
 
     org_unit: Mapped[OrgUnit | None] = relationship()
     appointments: Mapped[list[Appointment]] = relationship(back_populates="person")
@@ -89,6 +90,7 @@ class Appointment(TenantScoped, db.Model):  # type: ignore[name-defined]
     end_date: Mapped[dt.date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
     row_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    extra: Mapped[dict[str, object] | None] = mapped_column(db.JSON)
 
     person: Mapped[Person] = relationship(back_populates="appointments")
     org_unit: Mapped[OrgUnit] = relationship()

@@ -77,6 +77,7 @@ class StaffingQuota(TenantScoped, db.Model):  # type: ignore[name-defined]
         UniqueConstraint("tenant_id", "period", "position_id", "org_unit_id", name="uq_staffing_quota_period_unit"),
     )
     __scope_org_attr__ = "org_unit_id"
+    __audited__ = False  # derived by the recompute; its inputs are audited
 
     # Derived rows, rebuilt per (tenant, period) by the recompute: no foreign keys and no index beyond the
     # unique key (which leads with tenant_id and period). Per-row FK checks and extra indexes tripled the

@@ -5,8 +5,11 @@ rows would be seconds per county and minutes nationally. For each distinct formu
 (one per position and rule version, or shared by many tenants' positions) one
 ``INSERT … SELECT`` computes the quota with the formula compiled to SQL (``Formula.to_sql``)
 and counts the staff with a join to an aggregate of appointments; one ``INSERT … SELECT …
-GROUP BY`` per org level rolls the rows up to towns and the county. All of it runs in one
-transaction: a failure leaves the previous figures untouched.
+GROUP BY`` per org level rolls the rows up to towns and the county. The rows go to a temporary
+table first; a merge then deletes the period's rows no longer computed, updates only rows whose
+figures changed and inserts new ones, so a recompute after a small change writes little and
+unchanged rows keep their ids. All of it runs in one transaction: a failure leaves the previous
+figures untouched.
 
 Definitions (docs/staffing.md):
 - judged date D = end of the period (31 Dec for ``2025``, last day of the month for ``2025-03``);
@@ -122,18 +125,20 @@ def _recompute(tenant_ids: list[int] | None, period: str, strict: bool,
         groups = _group(report.rules)
         levels = _rollup_levels(report.rules)
         steps = len(groups) + len(levels) + 2
-        _step(progress, 1, steps, "删除本期旧数据")
-        q = StaffingQuota.__table__
-        conn.execute(q.delete().where(_tenant_filter(q, tenant_ids), q.c.period == period))
+        _step(progress, 1, steps, "准备计算")
+        stage = _stage_table(conn)
         now = dt.datetime.now().replace(microsecond=0)
         for n, ((text, _level), rules) in enumerate(groups.items(), start=2):
             _step(progress, n, steps, f"计算定额：{text}")
-            report.rows += _insert_base(conn, compile_rule("quota", text), rules, period, judged, tenant_ids, now)
+            report.rows += _insert_base(conn, stage, compile_rule("quota", text), rules, period, judged, tenant_ids,
+                                        now)
             report.statements += 1
         for n, (level, lower) in enumerate(levels, start=len(groups) + 2):
             _step(progress, n, steps, f"汇总到{ORG_LEVEL_LABELS[level]}")
-            report.rollup_rows += _insert_rollup(conn, level, lower, period, tenant_ids, now)
+            report.rollup_rows += _insert_rollup(conn, stage, level, lower, period, now)
             report.statements += 1
+        _step(progress, steps, steps, "保存有变化的行")
+        _merge(conn, stage, period, tenant_ids)
         _collect_nulls(conn, report, period, tenant_ids)
         if strict and report.null_count:
             raise QuotaIncomplete(f"{report.null_count}行无法计算定额，本次计算未保存", report)
@@ -229,8 +234,8 @@ _COLUMNS = ["tenant_id", "org_unit_id", "position_id", "period", "quota", "staff
             "inputs", "computed_at"]
 
 
-def _insert_base(conn: sa.Connection, formula: Formula, rules: list[RuleInForce], period: str, judged: dt.date,
-                 tenant_ids: Sequence[int] | None, now: dt.datetime) -> int:
+def _insert_base(conn: sa.Connection, stage: sa.Table, formula: Formula, rules: list[RuleInForce], period: str,
+                 judged: dt.date, tenant_ids: Sequence[int] | None, now: dt.datetime) -> int:
     """One ``INSERT … SELECT`` for every unit of the level of the positions sharing this formula."""
     ou, pos, r = OrgUnit.__table__.alias("ou"), Position.__table__.alias("pos"), PositionRule.__table__.alias("r")
     source: Any = (r.join(pos, pos.c.id == r.c.position_id)
@@ -251,14 +256,14 @@ def _insert_base(conn: sa.Connection, formula: Formula, rules: list[RuleInForce]
     rows = select(base.c.tenant_id, base.c.org_unit_id, base.c.position_id, sa.literal(period, sa.String()),
                   base.c.quota, base.c.staffed, vacant, over, base.c.rule_id, base.c.inputs,
                   sa.literal(now, sa.DateTime()))
-    result = conn.execute(StaffingQuota.__table__.insert().from_select(_COLUMNS, rows), execution_options=_COUNT_ROWS)
+    result = conn.execute(stage.insert().from_select(_COLUMNS, rows), execution_options=_COUNT_ROWS)
     return max(result.rowcount or 0, 0)
 
 
-def _insert_rollup(conn: sa.Connection, level: str, lower: list[str], period: str,
-                   tenant_ids: Sequence[int] | None, now: dt.datetime) -> int:
-    """Sum the rows of the children of every unit at ``level`` (children already have their rows)."""
-    q = StaffingQuota.__table__.alias("q")
+def _insert_rollup(conn: sa.Connection, stage: sa.Table, level: str, lower: list[str], period: str,
+                   now: dt.datetime) -> int:
+    """Sum the staged rows of the children of every unit at ``level`` (children already have their rows)."""
+    q = stage.alias("q")
     child, parent = OrgUnit.__table__.alias("child"), OrgUnit.__table__.alias("parent")
     pos = Position.__table__.alias("pos")
     complete = func.count(q.c.quota) == func.count()
@@ -268,11 +273,66 @@ def _insert_rollup(conn: sa.Connection, level: str, lower: list[str], period: st
                    _json_object(conn, [("children", func.count())]), sa.literal(now, sa.DateTime()))
             .select_from(q.join(child, child.c.id == q.c.org_unit_id).join(parent, parent.c.id == child.c.parent_id)
                          .join(pos, pos.c.id == q.c.position_id))
-            .where(_tenant_filter(q, tenant_ids), q.c.period == period, parent.c.level == level,
-                   pos.c.org_level.in_(lower))
+            .where(parent.c.level == level, pos.c.org_level.in_(lower))
             .group_by(parent.c.tenant_id, parent.c.id, q.c.position_id, q.c.rule_id))
-    result = conn.execute(StaffingQuota.__table__.insert().from_select(_COLUMNS, rows), execution_options=_COUNT_ROWS)
+    result = conn.execute(stage.insert().from_select(_COLUMNS, rows), execution_options=_COUNT_ROWS)
     return max(result.rowcount or 0, 0)
+
+
+_VALUE_COLUMNS = ("quota", "staffed", "vacant", "over", "rule_id")
+_KEY_COLUMNS = ("tenant_id", "position_id", "org_unit_id")
+
+
+def _stage_table(conn: sa.Connection) -> sa.Table:
+    """A temporary table for this recompute's rows (dropped at commit on PostgreSQL, replaced here on SQLite).
+
+    Computing into it first lets the merge leave unchanged rows alone: no write, no index update,
+    and the row keeps its id (links to it stay valid).
+    """
+    columns = [sa.Column(c.name, c.type, nullable=c.nullable) for c in StaffingQuota.__table__.columns
+               if c.name in _COLUMNS]
+    stage = sa.Table("staffing_quota_stage", sa.MetaData(), *columns, prefixes=["TEMPORARY"],
+                     postgresql_on_commit="DROP")
+    conn.execute(sa.text("DROP TABLE IF EXISTS staffing_quota_stage"))
+    stage.create(conn)
+    return stage
+
+
+def _merge(conn: sa.Connection, stage: sa.Table, period: str, tenant_ids: Sequence[int] | None) -> None:
+    """Make the period's stored rows equal the staged ones, writing only what differs.
+
+    ``DELETE`` the rows no longer computed, ``UPDATE`` only the rows whose figures differ
+    (``computed_at`` is then the time the figures last changed), ``INSERT … ON CONFLICT DO NOTHING``
+    the new ones. Why not one upsert: ``ON CONFLICT DO UPDATE`` locks (writes) every conflicting row
+    even when its ``WHERE`` skips the update; and why not ``INSERT … WHERE NOT EXISTS``: on
+    PostgreSQL that anti-join can re-read the rows it has just inserted for every row. The unique
+    key answers "is it there?" instead. ``inputs`` are compared as text: PostgreSQL's ``json`` has
+    no equality, and both sides come from the same JSON builder. A period with no stored rows yet (a
+    first computation) is a plain insert.
+    """
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    q, s = StaffingQuota.__table__, stage
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        conn.execute(sa.text("ANALYZE staffing_quota_stage"))  # temporary tables are never auto-analyzed
+    staged = select(*[s.c[c] for c in _COLUMNS])
+    mine = sa.and_(_tenant_filter(q, tenant_ids), q.c.period == period)
+    if conn.execute(select(q.c.id).where(mine).limit(1)).first() is None:
+        conn.execute(q.insert().from_select(_COLUMNS, staged))
+    else:
+        same_key = sa.and_(*[s.c[k] == q.c[k] for k in _KEY_COLUMNS])
+        conn.execute(q.delete().where(mine, ~sa.exists().where(same_key)))
+        differs = sa.or_(sa.cast(q.c.inputs, sa.Text).is_distinct_from(sa.cast(s.c.inputs, sa.Text)),
+                         *[q.c[c].is_distinct_from(s.c[c]) for c in _VALUE_COLUMNS])
+        conn.execute(q.update().where(mine, same_key, differs)
+                     .values({c: s.c[c] for c in (*_VALUE_COLUMNS, "inputs", "computed_at")}))
+        insert = (postgresql.insert(q) if postgres else sqlite.insert(q)).from_select(
+            _COLUMNS, staged.where(sa.true()))  # the WHERE lets SQLite parse the ON CONFLICT clause
+        conn.execute(insert.on_conflict_do_nothing(index_elements=["tenant_id", "period", "position_id",
+                                                                   "org_unit_id"]))
+    if not postgres:
+        conn.execute(sa.text("DROP TABLE staffing_quota_stage"))
 
 
 def _collect_nulls(conn: sa.Connection, report: RecomputeReport, period: str,

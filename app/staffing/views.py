@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _
 
 from app.core.registry import ViewSpec, declare_view
 from app.core.views import TenantModelApi, TenantModelView
+from app.forms.custom_fields import CustomFieldsApiMixin, CustomFieldsViewMixin
 from app.staffing.models import Appointment, Person, Position
 
 PERSON_LABELS = {"name": _("姓名"), "id_number": _("身份证号"), "id_number_masked": _("身份证号"),
@@ -29,7 +30,7 @@ class PositionView(TenantModelView):
     label_columns = POSITION_LABELS
 
 
-class PersonView(TenantModelView):
+class PersonView(CustomFieldsViewMixin, TenantModelView):
     datamodel = SQLAInterface(Person)
     list_title = show_title = _("人员")
     add_title = _("新增人员")
@@ -42,7 +43,7 @@ class PersonView(TenantModelView):
     label_columns = PERSON_LABELS
 
 
-class AppointmentView(TenantModelView):
+class AppointmentView(CustomFieldsViewMixin, TenantModelView):
     datamodel = SQLAInterface(Appointment)
     list_title = show_title = _("聘用记录")
     list_columns = ["person", "position_code", "org_unit", "start_date", "end_date", "status_label"]
@@ -61,7 +62,7 @@ class PositionApi(TenantModelApi):
                                   "term_years", "rehire_ban_years"]
 
 
-class PersonApi(TenantModelApi):
+class PersonApi(CustomFieldsApiMixin, TenantModelApi):
     resource_name = "person"
     datamodel = SQLAInterface(Person)
     list_columns = ["id", "name", "id_number_masked", "sex", "birth_date", "education", "org_unit.code"]
@@ -71,7 +72,7 @@ class PersonApi(TenantModelApi):
     search_columns = ["name", "education", "org_unit"]
 
 
-class AppointmentApi(TenantModelApi):
+class AppointmentApi(CustomFieldsApiMixin, TenantModelApi):
     resource_name = "appointment"
     datamodel = SQLAInterface(Appointment)
     list_columns = show_columns = ["id", "person.id", "person.name", "position_code", "org_unit.code",

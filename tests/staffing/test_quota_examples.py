@@ -69,12 +69,17 @@ def test_gl1_directors_by_registered_population_brackets(rows, registered, quota
     assert row.rule_formula == "BRACKETS(户籍人口, 2000, 1, 5000, 2, 3)"
 
 
-def test_guanling_town_office_has_five_per_town_and_the_other_village_posts(rows):
+def test_guanling_town_office_rule_three_civil_servants_and_two_institution_staff_per_town(rows):
+    """DOMAIN §4: a town FP office has ≥ 5 staff — 3 civil servants (JSBGW) + 2 institution staff (JSBSY)."""
     towns = [r["code"] for r in _csv("guanling", "orgunits.csv") if r["level"] == "town"]
     gl = rows["guanling"]
-    assert [gl[(code, "XJSB")].quota for code in towns] == [5] * len(towns)
+    assert [gl[(code, "JSBGW")].quota for code in towns] == [3] * len(towns)
+    assert [gl[(code, "JSBSY")].quota for code in towns] == [2] * len(towns)
+    assert all(gl[(code, "JSBGW")].quota + gl[(code, "JSBSY")].quota == 5 for code in towns)
     county = next(r["code"] for r in _csv("guanling", "orgunits.csv") if r["level"] == "county")
-    assert gl[(county, "XJSB")].quota == 5 * len(towns)
+    assert gl[(county, "JSBGW")].quota == 3 * len(towns)
+    assert gl[(county, "JSBSY")].quota == 2 * len(towns)
+    assert not any(code == "XJSB" for _, code in gl)  # the single 5-person post is gone
     for fact in _csv("guanling", "population.csv"):
         if fact["period"] == PERIOD:
             assert gl[(fact["org_code"], "YFZZ")].quota == int(fact["groups"])  # one per village group

@@ -95,16 +95,19 @@ def test_filters_by_period_position_and_org_unit(app, ids, client):
     from app.staffing.models import Position
 
     with app.app_context(), tenant_context(ids["guanling"]):
-        xjsb = db.session.scalar(select(Position.id).where(Position.code == "XJSB"))
+        xjsb = db.session.scalar(select(Position.id).where(Position.code == "JSBGW"))
         town = db.session.scalar(select(OrgUnit.id).where(OrgUnit.code == "520424001"))
     login(client, "gl_admin")
     query = f"(filters:!((col:position,opr:rel_o_m,value:{xjsb}),(col:period,opr:eq,value:'2025')),page_size:100)"
     listing = client.get(f"/api/v1/staffing_quota/?q={query}").get_json()
     assert listing["count"] == 14  # 13 towns and the county
-    assert {r["position"]["code"] for r in listing["result"]} == {"XJSB"}
-    by_unit = client.get(f"/api/v1/staffing_quota/?q=(filters:!((col:org_unit,opr:rel_o_m,value:{town})))").get_json()
-    assert by_unit["count"] == 4 and {r["org_unit"]["code"] for r in by_unit["result"]} == {"520424001"}
-    html = client.get(f"/staffingquotaview/list/?_flt_0_position={xjsb}&_l_=en").get_data(as_text=True)
+    assert {r["position"]["code"] for r in listing["result"]} == {"JSBGW"}
+    # 5 positions × 2024 and 2025 (loading the folder computes every period of its population.csv)
+    by_unit = client.get(f"/api/v1/staffing_quota/?q=(filters:!((col:org_unit,opr:rel_o_m,value:{town}),"
+                         "(col:period,opr:eq,value:'2025')))").get_json()
+    assert by_unit["count"] == 5 and {r["org_unit"]["code"] for r in by_unit["result"]} == {"520424001"}
+    html = client.get(f"/staffingquotaview/list/?_flt_0_position={xjsb}&_flt_3_period=2025&_l_=en").get_data(
+        as_text=True)
     assert int(re.search(r"Record Count:</strong>\s*(\d+)", html).group(1)) == 14
     ordered = client.get("/api/v1/staffing_quota/?q=(filters:!((col:period,opr:eq,value:'2025')),"
                          "order_column:vacant,order_direction:desc,page_size:1)").get_json()

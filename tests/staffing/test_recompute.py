@@ -24,6 +24,12 @@ from app.staffing.tasks import enqueue_recompute
 DIVIDING = "CEILING(计生常住人口 / 户数 * 100)"
 
 
+@pytest.fixture(autouse=True)
+def explicit_recomputes_only(app, monkeypatch):
+    """These tests time and snapshot their own recomputes: no automatic job (a real worker would race them)."""
+    monkeypatch.setitem(app.config, "STAFFING_AUTO_RECOMPUTE", False)
+
+
 @pytest.fixture
 def run(app):
     _register_commands()
@@ -162,10 +168,10 @@ def test_recompute_runs_as_a_job_with_progress(app, copy_tenant):
         job.refresh()
         assert job.meta["tenant_id"] == tenant_id
         assert job.meta["done"] == job.meta["total"] and "2025" in job.meta["message"]
-        assert job.return_value()["rows"] == 313 and job.return_value()["null_count"] == 0
+        assert job.return_value()["rows"] == 326 and job.return_value()["null_count"] == 0
         db.session.remove()
         rows = quota_rows(tenant_id, "2025")
-    assert rows[("520424", "XJSB")].quota == 65
+    assert rows[("520424", "JSBGW")].quota == 39 and rows[("520424", "JSBSY")].quota == 26
 
 
 def test_a_job_for_every_tenant_and_a_failing_job(app, demo):
