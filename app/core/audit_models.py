@@ -10,13 +10,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, func
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.models import TenantScoped
 from app.extensions import db
 
 AUDIT_ACTIONS = ("create", "update", "delete")
+ACTION_LABELS = {"create": "新增", "update": "修改", "delete": "删除"}
 
 
 class AuditEvent(TenantScoped, db.Model):  # type: ignore[name-defined]
@@ -32,4 +34,14 @@ class AuditEvent(TenantScoped, db.Model):  # type: ignore[name-defined]
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     source: Mapped[str | None] = mapped_column(String(64))
-    """Where the change came from: ``screen``, ``api``, ``import:<job id>``, ``loader``…"""
+    """Where the change came from: ``screen``, ``api``, ``cli``, ``import:<job id>``, ``loader``…"""
+
+    user: Mapped[Any] = relationship("CountyUser", foreign_keys=[user_id], viewonly=True)
+    __audited__ = False  # the trail does not audit itself
+
+    @property
+    def action_label(self) -> str:
+        return gettext(ACTION_LABELS.get(self.action, self.action))
+
+    def __repr__(self) -> str:
+        return f"{self.entity}#{self.row_id} {self.action}"

@@ -9,7 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import inspect
+from sqlalchemy.orm import Session
+
 from app.core.errors import CountyDeskError
+
+VERSION_KEY = "row_version"
+"""The column a model declares to take part in optimistic locking (``Integer``, default 1)."""
+VERSION_MISSING_KEY = "countydesk_row_version_missing"
+"""``session.info`` flag: the editor sent no ``row_version`` (an API PUT without it)."""
+
+
+class RowVersionMissing(CountyDeskError):
+    status = 422
+
+    def __init__(self) -> None:
+        super().__init__("缺少 row_version：请先读取该记录（GET），修改时原样带上其 row_version，"
+                         "以免覆盖他人的修改")
 
 
 class EditConflict(CountyDeskError):
@@ -35,3 +51,44 @@ def check_row_version(current_version: int, submitted: Any, *, theirs: dict[str,
     if submitted_version != current_version:
         raise EditConflict(current_version=current_version, submitted_version=submitted_version,
                            theirs=theirs, mine=mine)
+
+
+def is_versioned(obj_or_class: Any) -> bool:
+    """Models with a ``row_version`` column are locked optimistically (core entities, form records)."""
+    mapper = inspect(obj_or_class) if isinstance(obj_or_class, type) else inspect(obj_or_class).mapper
+    return VERSION_KEY in mapper.column_attrs
+
+
+def bump_row_version(session: Session, obj: Any, *, theirs: dict[str, Any] | None = None,
+                     mine: dict[str, Any] | None = None) -> tuple[int, int]:
+    """Called at flush for an updated row: refuse a stale edit, else move the version on by one.
+
+    An editor that set ``row_version`` (the screen's hidden field, the API body) to something
+    other than the version loaded from the database edited a stale copy. The version is then
+    advanced with a compare-and-set ``UPDATE … WHERE row_version = :loaded``, so two requests
+    that both loaded version 3 cannot both save: the second finds no row to update.
+    Returns (old version, new version).
+    """
+    hist = inspect(obj).attrs[VERSION_KEY].history
+    if hist.deleted:
+        loaded = hist.deleted[0]
+    elif hist.unchanged:
+        loaded = hist.unchanged[0]
+    else:
+        loaded = getattr(obj, VERSION_KEY)
+    if session.info.get(VERSION_MISSING_KEY) and not (hist.added and hist.deleted):
+        raise RowVersionMissing()
+    if hist.added and hist.deleted:
+        check_row_version(loaded, hist.added[0], theirs=theirs, mine=mine)
+    loaded = int(loaded or 1)
+    mapper = inspect(obj).mapper
+    table, pk_col = mapper.local_table, mapper.primary_key[0]
+    pk = mapper.primary_key_from_instance(obj)[0]
+    result = session.connection().execute(
+        table.update().where(pk_col == pk, table.c[VERSION_KEY] == loaded).values({VERSION_KEY: loaded + 1}))
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        current = session.connection().execute(
+            table.select().with_only_columns(table.c[VERSION_KEY]).where(pk_col == pk)).scalar()
+        raise EditConflict(current_version=int(current or 0), submitted_version=loaded, theirs=theirs, mine=mine)
+    setattr(obj, VERSION_KEY, loaded + 1)
+    return loaded, loaded + 1
