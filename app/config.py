@@ -61,7 +61,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "JWT_ACCESS_TOKEN_EXPIRES": 3600,
         "COUNTYDESK_PLUGINS": os.environ.get("COUNTYDESK_PLUGINS"),
         "UPLOAD_FOLDER": str(ROOT / "instance" / "files"),
+        "COUNTYDESK_MAX_UPLOAD_MB": float(os.environ.get("COUNTYDESK_MAX_UPLOAD_MB", "20")),
+        "COUNTYDESK_CJK_FONT": os.environ.get("COUNTYDESK_CJK_FONT", "").strip() or None,
     }
     if overrides:
         cfg.update(overrides)
+    # request body = the file plus a little form overhead; bigger bodies get 413 before parsing
+    cfg.setdefault("MAX_CONTENT_LENGTH", int((float(cfg["COUNTYDESK_MAX_UPLOAD_MB"]) + 1) * 1024 * 1024))
     return cfg

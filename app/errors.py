@@ -27,3 +27,9 @@ def install_error_handlers(app: Flask) -> None:
     @app.errorhandler(IdNumberError)
     def _id_number_error(exc: IdNumberError) -> Any:
         return _answer(str(exc), 422)
+
+    @app.errorhandler(413)
+    def _too_large(exc: Any) -> Any:
+        from app.documents.uploads import too_large_message
+
+        return _answer(too_large_message(), 413)

@@ -1,0 +1,154 @@
+"""Uploaded files: size limit, type by content (not by name), stored under the tenant's folder.
+
+A file is refused before anything parses it when it is too big or is not an xlsx/csv: the name
+means nothing (a renamed .exe or an old binary .xls is recognised by its first bytes). Accepted
+files go to ``<uploads>/<tenant_slug>/<uuid>.<ext>`` so a background job of that county, and only
+of that county, finds them again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from flask import current_app, has_app_context
+
+from app.core.errors import CountyDeskError, NotFound
+from app.tenantio.tables import Table, decode_text, load_table
+
+DEFAULT_MAX_UPLOAD_MB = 20
+ACCEPTED = "Excel 工作簿（.xlsx）或 CSV（UTF-8 或 GBK 编码）"
+CHUNK = 1 << 16
+
+
+class UploadRefused(CountyDeskError):
+    status = 422
+
+
+class UploadTooLarge(UploadRefused):
+    status = 413
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    path: Path
+    kind: str
+    """``xlsx`` or ``csv``."""
+    original_name: str
+    size: int
+
+    @property
+    def upload_id(self) -> str:
+        return self.path.name
+
+
+def max_upload_bytes() -> int:
+    mb = current_app.config.get("COUNTYDESK_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB) if has_app_context() else None
+    return int(float(mb or DEFAULT_MAX_UPLOAD_MB) * 1024 * 1024)
+
+
+def too_large_message(limit: int | None = None) -> str:
+    limit = limit if limit is not None else max_upload_bytes()
+    return f"上传的文件太大：最大允许 {limit / 1024 / 1024:g} MB，请拆分后分批上传"
+
+
+def read_limited(stream: IO[bytes], limit: int | None = None) -> bytes:
+    """The whole stream, or UploadTooLarge as soon as it passes the limit (never reads far beyond)."""
+    limit = limit if limit is not None else max_upload_bytes()
+    buffer = io.BytesIO()
+    while True:
+        chunk = stream.read(CHUNK)
+        if not chunk:
+            return buffer.getvalue()
+        buffer.write(chunk)
+        if buffer.tell() > limit:
+            raise UploadTooLarge(too_large_message(limit))
+
+
+def detect_kind(data: bytes, name: str = "") -> str:
+    """``xlsx`` or ``csv`` from the bytes themselves; anything else is refused in Chinese."""
+    label = f"「{name}」" if name else "上传的文件"
+    if not data.strip():
+        raise UploadRefused(f"{label}是空文件。只接受 {ACCEPTED}")
+    if data[:4] == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                names = set(archive.namelist())
+        except zipfile.BadZipFile as exc:
+            raise UploadRefused(f"{label}是损坏的压缩文件，不是有效的 xlsx。只接受 {ACCEPTED}") from exc
+        if "[Content_Types].xml" in names and "xl/workbook.xml" in names:
+            return "xlsx"
+        raise UploadRefused(f"{label}是压缩包（zip/docx 等），不是 Excel 工作簿。只接受 {ACCEPTED}")
+    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        raise UploadRefused(f"{label}是旧版 Excel（.xls）或其他 Office 二进制文件，请在 Excel 中另存为 .xlsx 或 CSV。"
+                            f"只接受 {ACCEPTED}")
+    if data[:2] == b"MZ" or data[:4] in (b"\x7fELF", b"%PDF") or b"\x00" in data[:8192]:
+        raise UploadRefused(f"{label}不是表格文件（看起来是程序、PDF 或其他二进制文件）。只接受 {ACCEPTED}")
+    try:
+        decode_text(data)
+    except ValueError as exc:
+        raise UploadRefused(f"{label}的文字编码无法识别。只接受 {ACCEPTED}") from exc
+    return "csv"
+
+
+def upload_root() -> Path:
+    configured = current_app.config.get("COUNTYDESK_UPLOAD_DIR")
+    if configured:
+        return Path(configured)
+    return Path(current_app.config["UPLOAD_FOLDER"]).parent / "uploads"
+
+
+def _tenant_slug() -> str:
+    from app.core.models import Tenant
+    from app.core.tenancy import current_tenant_id
+    from app.extensions import db
+
+    tenant_id = current_tenant_id()
+    tenant = db.session.get(Tenant, tenant_id) if tenant_id is not None else None
+    if tenant is None:
+        raise UploadRefused("没有选定县（区），不能上传文件")
+    return str(tenant.slug)
+
+
+def store_upload(stream: IO[bytes], original_name: str = "") -> StoredUpload:
+    """Check size and type, then write the file under the current tenant's upload folder."""
+    data = read_limited(stream)
+    kind = detect_kind(data, original_name)
+    folder = upload_root() / _tenant_slug()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}.{kind}"
+    path.write_bytes(data)
+    return StoredUpload(path, kind, original_name, len(data))
+
+
+def upload_path(upload_id: str, root: str | Path | None = None) -> Path:
+    """The stored file of the current tenant by its id (``<uuid>.<ext>``); other tenants' are not found.
+
+    ``root`` is the upload folder of the app that stored the file (a job passes it along, so a
+    worker configured differently still finds it); the tenant folder below it is always the job's.
+    """
+    name = Path(upload_id).name
+    stem, _, ext = name.partition(".")
+    try:
+        valid = name == upload_id and uuid.UUID(hex=stem).hex == stem
+    except ValueError:
+        valid = False
+    if not valid:
+        raise NotFound("上传的文件不存在")
+    path = Path(root or upload_root()) / _tenant_slug() / name
+    if ext not in ("xlsx", "csv") or not path.is_file():
+        raise NotFound("上传的文件不存在")
+    return path
+
+
+def read_upload(path: Path) -> Table:
+    """Header and rows (values as strings, with the row number the user sees in Excel)."""
+    try:
+        return load_table(path)
+    except (OSError, ValueError, KeyError, csv.Error) as exc:
+        raise UploadRefused(f"无法读取文件：{exc}") from exc

@@ -1,0 +1,103 @@
+"""Generic import screen: template download, upload, dry-run job, then commit from the job page.
+
+Any importable kind registers once (``register_import``); the screen and the job are the same
+for all of them. Declarations only: checks live in uploads.py, importer.py and jobs.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app, g, redirect, request, url_for
+from flask_appbuilder import BaseView, expose
+from flask_appbuilder.security.decorators import has_access
+from flask_babel import lazy_gettext as _
+
+from app.core.errors import CountyDeskError, NotFound
+from app.core.registry import ViewSpec, declare_view
+from app.core.tenancy import current_tenant_id
+from app.documents.importer import template_xlsx
+from app.documents.tasks import enqueue_import, make_handler
+from app.documents.uploads import ACCEPTED, UploadRefused, max_upload_bytes, store_upload
+from app.documents.xlsx_export import send_xlsx
+
+
+@dataclass(frozen=True)
+class ImportSpec:
+    code: str
+    title: str
+    factory: str
+    """Dotted path of a callable returning the RowHandler (called in the job, with ``handler_args``)."""
+    handler_args: dict[str, Any] = field(default_factory=dict)
+
+
+IMPORTS: dict[str, ImportSpec] = {}
+
+
+def register_import(code: str, title: str, factory: str, handler_args: dict[str, Any] | None = None) -> ImportSpec:
+    IMPORTS[code] = ImportSpec(code, title, factory, dict(handler_args or {}))
+    return IMPORTS[code]
+
+
+def _spec(code: str) -> ImportSpec:
+    spec = IMPORTS.get(code)
+    if spec is None:
+        raise NotFound("没有这种导入")
+    return spec
+
+
+def check_csrf() -> None:
+    """Our plain POST forms carry Flask-WTF's token (FAB checks it only on its own forms)."""
+    if not current_app.config.get("WTF_CSRF_ENABLED", True):
+        return
+    from flask_wtf.csrf import ValidationError, validate_csrf
+
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except ValidationError:
+        raise CountyDeskError("页面已过期或来源不明（CSRF 校验失败），请刷新页面后重试") from None
+
+
+def csrf_context() -> dict[str, Any]:
+    from flask_wtf.csrf import generate_csrf
+
+    return {"csrf_token": generate_csrf}
+
+
+register_import("population", "人口数据", "app.documents.population_import.PopulationImport")
+
+
+class ImportView(BaseView):
+    route_base = "/documents/import"
+    default_view = "list"
+
+    @expose("/<code>")
+    @has_access
+    def list(self, code: str) -> Any:
+        spec = _spec(code)
+        return self.render_template("countydesk/job_import.html", spec=spec, accepted=ACCEPTED,
+                                    max_mb=f"{max_upload_bytes() / 1024 / 1024:g}", **csrf_context())
+
+    @expose("/<code>/template.xlsx")
+    @has_access
+    def download(self, code: str) -> Any:
+        spec = _spec(code)
+        return send_xlsx(template_xlsx(make_handler(spec.factory, spec.handler_args)), f"{spec.title}导入模板.xlsx")
+
+    @expose("/<code>", methods=["POST"])
+    @has_access
+    def post(self, code: str) -> Any:
+        spec = _spec(code)
+        check_csrf()
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            raise UploadRefused(f"请选择要导入的文件（{ACCEPTED}）")
+        stored = store_upload(upload.stream, upload.filename)
+        job = enqueue_import(spec.factory, stored.upload_id, dry_run=True, tenant_id=current_tenant_id(),
+                             user_id=getattr(g.user, "id", None), handler_args=spec.handler_args)
+        return redirect(url_for("JobStatusView.show", job_id=job.id))
+
+
+declare_view(ViewSpec(ImportView, "DocumentImport", _("导入"), menu=False,
+                      writers=("county_admin", "town_clerk", "village_worker")))
