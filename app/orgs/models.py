@@ -43,6 +43,7 @@ class OrgUnit(TenantScoped, db.Model):  # type: ignore[name-defined]
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id", ondelete="RESTRICT"))
     path: Mapped[str] = mapped_column(String(512), nullable=False, default="")
     row_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    extra: Mapped[dict[str, object] | None] = mapped_column(db.JSON)
 
     parent: Mapped[OrgUnit | None] = relationship(remote_side=[id], back_populates="children")
     children: Mapped[list[OrgUnit]] = relationship(back_populates="parent")

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import lazy_gettext as _
+from marshmallow import validate
+from wtforms.validators import NumberRange, Optional
 
 from app.core.registry import ViewSpec, declare_view
 from app.core.views import TenantModelApi, TenantModelView
+from app.forms.custom_fields import CustomFieldsApiMixin, CustomFieldsViewMixin
 from app.orgs.models import POPULATION_FIELDS, POPULATION_LABELS, OrgUnit, PopulationFact
 
 ORG_LABELS = {"code": _("代码"), "name": _("名称"), "level": _("层级"), "level_label": _("层级"),
               "parent": _("上级单位"), "path": _("路径"), "children": _("下级单位")}
+POP_FORM_VALIDATORS = {f: [Optional(), NumberRange(min=0, message=_("人口数不能为负数"))] for f in POPULATION_FIELDS}
+POP_API_VALIDATORS = {f: validate.Range(min=0, error="人口数不能为负数") for f in POPULATION_FIELDS}
 POP_LABELS = {"org_unit": _("组织机构"), "period": _("期间"), **{k: _(v) for k, v in POPULATION_LABELS.items()}}
 
 
-class OrgUnitView(TenantModelView):
+class OrgUnitView(CustomFieldsViewMixin, TenantModelView):
     datamodel = SQLAInterface(OrgUnit)
     list_title = _("组织机构")
     show_title = _("组织机构")
@@ -38,10 +43,11 @@ class PopulationFactView(TenantModelView):
     add_columns = edit_columns = show_columns = ["org_unit", "period", *POPULATION_FIELDS]
     search_columns = ["org_unit", "period"]
     label_columns = POP_LABELS
+    validators_columns = POP_FORM_VALIDATORS
     base_order = ("period", "desc")
 
 
-class OrgUnitApi(TenantModelApi):
+class OrgUnitApi(CustomFieldsApiMixin, TenantModelApi):
     resource_name = "org_unit"
     datamodel = SQLAInterface(OrgUnit)
     list_columns = ["id", "code", "name", "level", "parent.id", "parent.code", "path"]
@@ -57,6 +63,7 @@ class PopulationFactApi(TenantModelApi):
     show_columns = list_columns
     add_columns = edit_columns = ["org_unit", "period", *POPULATION_FIELDS]
     search_columns = ["period", "org_unit"]
+    validators_columns = POP_API_VALIDATORS
 
 
 ORG_CATEGORY = "Orgs"

@@ -1,0 +1,121 @@
+"""A WTForms form class derived from a form definition, for the generic screens.
+
+Rendering and the simple checks (required, length, pattern) live here; types, ranges, choices and
+cross-field rules are checked once, by the service (marshmallow schema + formulas), and their
+messages are put back on the fields, so a screen and the API say the same thing.  Numbers and
+dates are posted as text and converted by the schema (Chinese messages, one code path).
+"""
+
+from __future__ import annotations
+
+from threading import Lock
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import validators as v
+from wtforms.widgets import DateInput, NumberInput
+
+from app.forms.definition import FieldDef, FormDef
+
+PLACE_FIELDS = ("org_unit_id", "person_id", "period")
+_CACHE: dict[tuple[int | None, str, int], type[FlaskForm]] = {}
+_LOCK = Lock()
+PERIOD_PLACEHOLDER = {"monthly": "2025-03", "quarterly": "2025-Q1", "yearly": "2025"}
+
+
+def _required(f: FieldDef) -> list[Any]:
+    return [v.InputRequired(message="必填")] if f.required else [v.Optional()]
+
+
+def build_field(f: FieldDef) -> Any:
+    common: dict[str, Any] = {"label": f.label, "description": f.help or ""}
+    t = f.type
+    if t in ("text", "textarea", "attachment"):
+        checks = [*_required(f), v.Length(max=f.text_limit, message=f"最多 {f.text_limit} 个字")]
+        if f.pattern:
+            checks.append(v.Regexp(f"^(?:{f.pattern})$", message=f"格式不符合要求（{f.pattern}）"))
+        cls = TextAreaField if t == "textarea" else StringField
+        return cls(validators=checks, **common)
+    if t in ("integer", "decimal", "money"):
+        step = "1" if t == "integer" else ("0.01" if t == "money" else "any")
+        kw: dict[str, Any] = {"step": step}
+        kw.update({k: getattr(f, k) for k in ("min", "max") if getattr(f, k) is not None})
+        return StringField(validators=_required(f), widget=NumberInput(**kw), **common)
+    if t == "date":
+        return StringField(validators=_required(f), widget=DateInput(), **common)
+    if t == "choice":
+        return SelectField(choices=[("", "—"), *[(c, c) for c in f.choices]], validators=_required(f),
+                           validate_choice=False, **common)
+    if t == "multichoice":
+        return SelectMultipleField(choices=[(c, c) for c in f.choices], validators=_required(f),
+                                   validate_choice=False, **common)
+    if t == "boolean":
+        return BooleanField(**common)
+    # org_unit / person: the choices are the tenant's rows, filled per request
+    return SelectField(choices=[], validators=_required(f), validate_choice=False, coerce=str, **common)
+
+
+def form_class(form: FormDef, tenant_id: int | None, version: int) -> type[FlaskForm]:
+    """The (cached) WTForms class of one version of a tenant's form, with the record's place fields."""
+    key = (tenant_id, form.code, version)
+    cls = _CACHE.get(key)
+    if cls is not None:
+        return cls
+    attrs: dict[str, Any] = {}
+    if form.target == "person":
+        attrs["person_id"] = SelectField("人员", choices=[], validate_choice=False,
+                                         validators=[v.InputRequired(message="必填")])
+    else:
+        attrs["org_unit_id"] = SelectField("填报单位", choices=[], validate_choice=False,
+                                           validators=[v.InputRequired(message="必填")])
+    if form.periodic:
+        attrs["period"] = StringField("期间", validators=[v.InputRequired(message="必填")],
+                                      render_kw={"placeholder": PERIOD_PLACEHOLDER[form.periodicity]})
+    for f in form.fields:
+        attrs[f.code] = build_field(f)
+    attrs["row_version"] = HiddenField()
+    cls = type(f"Form_{form.code}_v{version}", (FlaskForm,), attrs)
+    with _LOCK:
+        if len(_CACHE) > 2_000:
+            _CACHE.clear()
+        _CACHE[key] = cls
+    return cls
+
+
+def sections_of(form: FormDef) -> list[tuple[str, list[str]]]:
+    """(section title, field codes) in order, for rendering the form by sections."""
+    return [(s.title, [f.code for f in s.fields]) for s in form.sections]
+
+
+def payload_from(form: FormDef, wtf: FlaskForm) -> dict[str, Any]:
+    """The service payload from a posted form: blank inputs become ``None``."""
+    data: dict[str, Any] = {}
+    for f in form.fields:
+        value = wtf[f.code].data
+        if f.type == "boolean":
+            data[f.code] = bool(value)
+        elif f.type == "multichoice":
+            data[f.code] = list(value or [])
+        else:
+            data[f.code] = value if value not in ("", None) else None
+    payload: dict[str, Any] = {"data": data}
+    for name in PLACE_FIELDS:
+        if name in wtf:
+            payload[name] = wtf[name].data or None
+    return payload
+
+
+def record_to_formdata(form: FormDef, record: Any) -> dict[str, Any]:
+    """Initial values of the edit form from a stored record."""
+    values: dict[str, Any] = {}
+    for f in form.fields:
+        value = (record.data or {}).get(f.code)
+        if f.type in ("org_unit", "person") and value is not None:
+            value = str(value)
+        values[f.code] = value
+    values["org_unit_id"] = str(record.org_unit_id) if record.org_unit_id else ""
+    values["person_id"] = str(record.person_id) if record.person_id else ""
+    values["period"] = record.period or ""
+    values["row_version"] = str(record.row_version)
+    return values

@@ -1,0 +1,242 @@
+"""Form record lists at a million records: the real list view against the bare SQL of the same page.
+
+    python bench/forms.py [--records 1000000] [--url URL] [--repeat 40] [--reuse] [--no-import]
+
+1. Empties the database of ``--url`` (``DATABASE_URL`` by default; **its public schema is dropped**),
+   runs the migrations and writes one synthetic county (``bench``: 20 towns × 400 villages, ids and
+   paths in the style of ``bench/generate.py``), the Shishi monthly report form
+   (``tenants/shishi/forms/monthly_report.yaml``) and ``--records`` monthly reports: every village,
+   month after month backwards from 2025-12, so (village, period) stays unique as in real data.
+   Rows go in with ``COPY`` (one stream). ``--reuse`` keeps the data of an earlier run of the same size.
+2. Logs in a county admin through the Flask test client and times ``GET /forms/rkjs_monthly/`` for
+   three pages: the first page, a deep keyset page (``?after=`` the middle id) and a filtered page
+   (one town's subtree and one period). Each is timed ``--repeat`` times after a warm-up, alternately
+   with the bare SQL the page needs (the keyset ``SELECT … LIMIT 51`` and the capped count) run over
+   psycopg on the same server; p50 and p95 of both and their ratio are printed (aim ≤ 3×).
+
+The import half of the forms benchmark is ``import_benchmark()`` (filled in ``bench/forms_import.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+for entry in (ROOT, ROOT / "bench"):
+    if str(entry) not in sys.path:
+        sys.path.insert(0, str(entry))
+
+import psycopg
+import yaml
+from load_tenants import DEFAULT_URL, _conninfo, _sa_url, fresh_schema
+
+FORM = "rkjs_monthly"
+TOWNS, VILLAGES_PER_TOWN = 20, 400
+PAGE = 50
+COUNT_CAP = 10_000
+USER, PASSWORD = "bench_admin", "bench-pass-123"
+FORM_FILE = ROOT / "tenants" / "shishi" / "forms" / "monthly_report.yaml"
+
+
+def _periods(n: int) -> list[str]:
+    """``n`` months backwards from 2025-12."""
+    out, year, month = [], 2025, 12
+    for _ in range(n):
+        out.append(f"{year}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return out
+
+
+def _counts(url: str) -> int | None:
+    try:
+        with psycopg.connect(_conninfo(url)) as conn:
+            row = conn.execute("SELECT count(*) FROM form_record").fetchone()
+    except psycopg.Error:
+        return None
+    return int(row[0]) if row else None
+
+
+def build(url: str, records: int) -> None:
+    """Schema, the county and its org tree, the form, ``records`` reports (COPY)."""
+    from app.forms.definition import load_form
+
+    started = time.perf_counter()
+    fresh_schema(url)
+    spec = load_form(yaml.safe_load(FORM_FILE.read_text(encoding="utf-8"))).to_dict()
+    villages = TOWNS * VILLAGES_PER_TOWN
+    first_village = 2 + TOWNS
+    with psycopg.connect(_conninfo(url)) as conn:
+        conn.execute("INSERT INTO tenant (id, slug, name, region, locale, settings) "
+                     "VALUES (1, 'bench', '基准县', '基准省/基准市', 'zh', '{}'::json)")
+        conn.execute("INSERT INTO org_unit (id, tenant_id, code, name, level, parent_id, path) "
+                     "VALUES (1, 1, 'C1', '基准县', 'county', NULL, '/C1/')")
+        conn.execute(f"INSERT INTO org_unit (id, tenant_id, code, name, level, parent_id, path) SELECT 1 + k, 1, "
+                     f"'C1T' || k, '镇' || k, 'town', 1, '/C1/C1T' || k || '/' FROM generate_series(1, {TOWNS}) k")
+        conn.execute(f"INSERT INTO org_unit (id, tenant_id, code, name, level, parent_id, path) SELECT "
+                     f"{first_village} + (k - 1) * {VILLAGES_PER_TOWN} + j - 1, 1, 'C1T' || k || 'V' || j, "
+                     f"'村' || k || '-' || j, 'village', 1 + k, '/C1/C1T' || k || '/C1T' || k || 'V' || j || '/' "
+                     f"FROM generate_series(1, {TOWNS}) k, generate_series(1, {VILLAGES_PER_TOWN}) j")
+        conn.execute("INSERT INTO form_definition (id, tenant_id, code, version, name, target, periodicity, spec, "
+                     "source) VALUES (1, 1, %s, 1, %s, 'village', 'monthly', %s, 'yaml')",
+                     (FORM, spec["name"], json.dumps(spec, ensure_ascii=False)))
+        periods = _periods(-(-records // villages))
+        columns = ("id, tenant_id, form_code, form_version, org_unit_id, period, natural_key, data, status, "
+                   "submitted_at, row_version")
+        with conn.cursor().copy(f"COPY form_record ({columns}) FROM STDIN") as copy:
+            chunk: list[str] = []
+            for i in range(records):
+                v, p = i % villages, i // villages
+                org, period = first_village + v, periods[len(periods) - 1 - p]
+                births = (i * 7) % 9
+                data = (f'{{"registered_pop": {2000 + (i * 13) % 4000}, "resident_pop": {2100 + (i * 11) % 4000}, '
+                        f'"floating_in": null, "married_women": {300 + i % 500}, "households": null, '
+                        f'"births": {births}, "births_in_policy": {births}, "deaths": {(i * 3) % 7}}}')
+                chunk.append(f"{i + 1}\t1\t{FORM}\t1\t{org}\t{period}\to{org}|{period}\t{data}\tsubmitted\t"
+                             f"{period}-28 10:00:00\t1\n")
+                if len(chunk) == 20_000:
+                    copy.write("".join(chunk))
+                    chunk = []
+            if chunk:
+                copy.write("".join(chunk))
+        for table in ("tenant", "org_unit", "form_definition", "form_record"):
+            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE")
+    print(f"  built 1 county, {TOWNS} towns, {villages:,} villages, {records:,} monthly reports "
+          f"({len(periods)} months) in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def _pct(times: list[float], q: int) -> float:
+    return statistics.quantiles(times, n=100, method="inclusive")[q - 1] if len(times) > 1 else times[0]
+
+
+def bare_sql(url: str, where: str, params: dict[str, Any]) -> Callable[[], None]:
+    """The page's own statements, as ``services.list_records`` issues them, over a plain connection."""
+    conn = psycopg.connect(_conninfo(url), autocommit=True)
+    base = f"FROM form_record WHERE tenant_id = 1 AND form_code = '{FORM}'{where}"
+    after = " AND id < %(after)s" if "after" in params else ""
+
+    def run() -> None:
+        rows = conn.execute(f"SELECT * {base}{after} ORDER BY id DESC LIMIT {PAGE + 1}", params).fetchall()
+        conn.execute("SELECT id, name, code FROM org_unit WHERE id = ANY(%(ids)s)",
+                     {"ids": list({r[3] for r in rows})}).fetchall()
+        conn.execute(f"SELECT count(*) FROM (SELECT id {base} LIMIT {COUNT_CAP + 1}) s", params).fetchone()
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--url", default=os.environ.get("DATABASE_URL", "").strip() or DEFAULT_URL,
+                        help="a PostgreSQL URL; its public schema is DROPPED and rebuilt")
+    parser.add_argument("--repeat", type=int, default=40, help="timed requests per page and side")
+    parser.add_argument("--reuse", action="store_true", help="keep the data of an earlier run of the same size")
+    parser.add_argument("--no-import", action="store_true", help="only the list half (the import half rebuilds the db)")
+    args = parser.parse_args(argv)
+    url = _sa_url(args.url)
+    if not (args.reuse and _counts(url) == args.records):
+        build(url, args.records)
+    else:
+        print(f"  reusing {args.records:,} records")
+    logging.disable(logging.INFO)
+
+    from sqlalchemy import select
+
+    from app import create_app
+    from app.extensions import db
+    from app.orgs.models import OrgUnit
+    from app.security.models import CountyUser
+    from app.security.services import add_user
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "WTF_CSRF_ENABLED": False, "TESTING": True,
+                      "AUTH_RATE_LIMIT": "1000 per second", "RATELIMIT_STORAGE_URI": "memory://"})
+    with app.app_context():
+        if db.session.scalar(select(CountyUser.id).where(CountyUser.username == USER)) is None:
+            add_user(USER, role="county_admin", password=PASSWORD, tenant_slug="bench")
+        db.session.remove()
+    client = app.test_client()
+    resp = client.post("/login/", data={"username": USER, "password": PASSWORD})
+    assert resp.status_code == 302, "login failed"
+
+    villages = TOWNS * VILLAGES_PER_TOWN
+    months = -(-args.records // villages)
+    mid_period = _periods(months)[months // 2]
+    town = 2 + TOWNS // 2
+    with app.app_context():
+        from app.core.tenancy import tenant_context
+
+        with tenant_context(1):
+            town_path = db.session.scalar(select(OrgUnit.path).where(OrgUnit.id == town))
+        db.session.remove()
+    middle = args.records // 2
+    pages = {
+        "first page": (f"/forms/{FORM}/", "", {}),
+        "deep keyset page": (f"/forms/{FORM}/?after={middle}", "", {"after": middle}),
+        "filtered (town + period)": (
+            f"/forms/{FORM}/?org_unit={town}&period={mid_period}",
+            " AND org_unit_id IN (SELECT id FROM org_unit WHERE tenant_id = 1 AND path LIKE %(path)s)"
+            " AND period = %(period)s",
+            {"path": f"{town_path}%", "period": mid_period}),
+    }
+    print(f"\n{args.records:,} monthly reports; {args.repeat} requests per page and side (after 3 warm-up)\n")
+    print(f"{'page':<28}{'view p50':>10}{'view p95':>10}{'SQL p50':>10}{'SQL p95':>10}{'p50 ratio':>11}"
+          f"{'p95 ratio':>11}")
+    for label, (path, where, params) in pages.items():
+        sql = bare_sql(url, where, params)
+
+        def view(path: str = path) -> None:
+            r = client.get(path)
+            assert r.status_code == 200, (path, r.status_code)
+            assert b'id="cd-form-records"' in r.data
+
+        for _ in range(3):
+            view()
+            sql()
+        view_times, sql_times = [], []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            view()
+            view_times.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            sql()
+            sql_times.append(time.perf_counter() - t0)
+        v50, v95, s50, s95 = (_pct(view_times, 50), _pct(view_times, 95), _pct(sql_times, 50), _pct(sql_times, 95))
+        print(f"{label:<28}{v50 * 1000:8.1f}ms{v95 * 1000:8.1f}ms{s50 * 1000:8.1f}ms{s95 * 1000:8.1f}ms"
+              f"{v50 / s50:10.1f}×{v95 / s95:10.1f}×", flush=True)
+    print()
+    if not args.no_import:
+        import_benchmark(args.url)
+
+
+def import_benchmark(url: str) -> None:
+    """Import of 100,000 rows against COPY of the same rows: filled in by ``bench/forms_import.py``.
+
+    Runs it on the same database as this run (``--url``), never on its own default.
+    """
+    other = Path(__file__).with_name("forms_import.py")
+    if not other.is_file():
+        print("import benchmark: see bench/forms_import.py")
+        return
+    import runpy
+
+    argv = sys.argv
+    sys.argv = [str(other), "--url", url]  # the same database; its other options at their defaults
+    try:
+        runpy.run_path(str(other), run_name="__main__")
+    finally:
+        sys.argv = argv
+
+
+if __name__ == "__main__":
+    main()
