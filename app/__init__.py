@@ -21,30 +21,38 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _import_models() -> None:
     import app.core.audit_models
     import app.core.models
+    import app.forms.custom_fields_models
     import app.forms.models
     import app.orgs.models
     import app.security.models
     import app.staffing.models
-    import app.staffing.quota_models  # noqa: F401
+    import app.staffing.quota_models
+    import app.workflows.appraisal_models
+    import app.workflows.models  # noqa: F401
 
 
 def _import_views() -> None:
     import app.core.admin_views
     import app.core.audit_views
+    import app.forms.designer_views
+    import app.forms.io_views
     import app.forms.views
     import app.formulas.views
     import app.jobs.views
     import app.orgs.views
     import app.overview.views
     import app.staffing.quota_views
-    import app.staffing.views  # noqa: F401
+    import app.staffing.views
+    import app.workflows.appraisal_views
+    import app.workflows.recruitment_views
+    import app.workflows.views  # noqa: F401
 
 
 def _bind(app: Flask) -> None:
     from flask_appbuilder import AppBuilder
     from sqlalchemy.exc import SAWarning
 
-    from app.core import tenancy
+    from app.core import audit, tenancy
     from app.core.registry import VIEW_SPECS
     from app.errors import install_error_handlers
     from app.extensions import db, migrate
@@ -61,6 +69,7 @@ def _bind(app: Flask) -> None:
     _import_views()
     tenancy.install()
     tree.install()
+    audit.install()
     app.config["FAB_ROLES"] = build_fab_roles()
     app.extensions["countydesk_plugins"] = get_plugin_manager(app.config.get("COUNTYDESK_PLUGINS"))
 

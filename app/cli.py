@@ -21,7 +21,7 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from app.commands import demo, formulas, staffing, tenants, users, worker
+    from app.commands import demo, forms, formulas, staffing, tenants, users, worker, workflows
 
     cli.add_command(tenants.tenant_group)
     cli.add_command(users.user_group)
@@ -30,6 +30,8 @@ def _register_commands() -> None:
     cli.add_command(worker.worker_command)
     cli.add_command(staffing.staffing_group)
     cli.add_command(formulas.formula_group)
+    cli.add_command(workflows.workflows_group)
+    cli.add_command(forms.forms_group)
 
 
 def main() -> None:

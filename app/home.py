@@ -31,7 +31,7 @@ def landing_facts(user: Any) -> dict[str, Any]:
         if sm.has_access("can_list", name):
             can_write = sm.has_access("can_add", name) or sm.has_access("can_edit", name)
             can_do.append({"label": str(spec.label), "category": str(spec.category_label or ""),
-                           "write": can_write, "endpoint": f"{name}.list"})
+                           "write": can_write, "endpoint": f"{name}.{getattr(spec.view, 'default_view', 'list')}"})
     scope_org = getattr(user, "scope_org", None)
     return {
         "user": user,

@@ -23,3 +23,25 @@ def login(client: FlaskClient, username: str, password: str = PASSWORD) -> Flask
     resp = client.post("/login/", data={"username": username, "password": password})
     assert resp.status_code == 302, f"login of {username} failed"
     return client
+
+
+def drain_jobs(timeout: float = 120.0) -> None:
+    """Wait until the real worker (PostgreSQL/Redis run) has no queued or running job.
+
+    A commit can queue follow-up work (a tenant load queues a quota recompute); a test that compares
+    database snapshots must let it finish first, or it would see the worker's rows appear mid-test.
+    Inline jobs (no Redis) have already run, so this returns at once.
+    """
+    import time
+
+    from flask import current_app
+
+    queues = current_app.extensions["countydesk_queues"].values()
+    if not any(q.is_async for q in queues):
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(q.count == 0 and q.started_job_registry.count == 0 for q in queues):
+            return
+        time.sleep(0.05)
+    raise AssertionError("background jobs did not finish in time")

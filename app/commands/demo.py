@@ -45,6 +45,7 @@ def load_demo(app: Flask) -> list[tuple[str, str, str]]:
 
     from app.core.tenancy import tenant_context
     from app.extensions import db
+    from app.forms.demo import load_demo_records
     from app.orgs.models import OrgUnit
     from app.security.services import add_user
     from app.staffing.quotas import recompute_quotas
@@ -59,6 +60,7 @@ def load_demo(app: Flask) -> list[tuple[str, str, str]]:
             with tenant_context(report.tenant_id):
                 quotas = recompute_quotas(DEMO_PERIOD)
                 click.echo(f"{slug}：{DEMO_PERIOD} 年编制定额已计算（{quotas.summary()}）")
+                click.echo(f"{slug}：2025 年月报演示记录新增 {load_demo_records()} 条（部分逾期、部分未报）")
                 town = db.session.scalar(select(OrgUnit).where(OrgUnit.level == "town").order_by(OrgUnit.path))
                 village = db.session.scalar(select(OrgUnit).where(
                     OrgUnit.level == "village", OrgUnit.parent_id == town.id).order_by(OrgUnit.path))

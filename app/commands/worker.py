@@ -22,4 +22,8 @@ def worker_command(burst: bool, with_scheduler: bool) -> None:
     queues = [get_queue(n) for n in QUEUE_NAMES]
     # SimpleWorker runs jobs in this process (no fork): the app context and the connection
     # pool stay valid, and a job is a batch (a tenant, a file), never a row.
+    if with_scheduler and not burst:  # workflow timers: due times live in the DB, a repeating job fires them
+        from app.workflows.timers import ensure_tick_scheduled
+
+        ensure_tick_scheduled()
     SimpleWorker(queues, connection=queues[0].connection).work(burst=burst, with_scheduler=with_scheduler)

@@ -33,3 +33,14 @@ def countydesk_register_form_templates() -> list[dict[str, Any]]:
     ``code``/``name``; the definition then becomes the tenant's own, versioned like any other form.
     """
     raise NotImplementedError
+
+
+@hookspec
+def countydesk_register_task_handlers() -> dict[str, Any]:
+    """Return workflow side-effect handlers by task name (``{"create_appointment": fn}``).
+
+    A transition lists task names; after its transaction commits each runs as an RQ job with
+    ``fn(ctx: app.workflows.tasks.TaskContext)``. Handlers must be idempotent (``ctx.key`` is stable
+    per step and task): a failed one is retried.
+    """
+    raise NotImplementedError

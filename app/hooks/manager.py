@@ -10,7 +10,7 @@ import pluggy
 from app.hooks import hookspecs
 
 ENTRY_POINT_GROUP = "countydesk.plugins"
-BUILTIN_MODULES = ("app.hooks.builtin.formula_functions",)
+BUILTIN_MODULES = ("app.hooks.builtin.formula_functions", "app.hooks.builtin.workflow_tasks")
 
 
 def get_plugin_manager(allow: str | None = None) -> pluggy.PluginManager:

@@ -53,9 +53,9 @@ def update_rows(conn: Connection, table: Table, key: str, rows: Sequence[dict[st
     if not rows:
         return
     columns = [c for c in rows[0] if c != key]
-    stmt = (
-        table.update()
-        .where(table.c[key] == bindparam(f"b_{key}"))
-        .values({c: bindparam(f"b_{c}") for c in columns})
-    )
+    values: dict[str, Any] = {c: bindparam(f"b_{c}") for c in columns}
+    if "row_version" in table.c and "row_version" not in columns:
+        # a bulk change is a new version too: an edit screen opened before the load must conflict
+        values["row_version"] = table.c.row_version + 1
+    stmt = table.update().where(table.c[key] == bindparam(f"b_{key}")).values(values)
     conn.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in rows])

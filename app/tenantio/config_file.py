@@ -9,10 +9,13 @@ import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from yaml.constructor import SafeConstructor
 
+from app.forms.config import read_forms
+from app.forms.custom_fields import read_custom_fields
 from app.orgs.models import ORG_LEVELS
 from app.tenantio.levels import LEVELS_HINT, normalize_level
 from app.tenantio.problems import Problems
 from app.tenantio.tables import decode_text
+from app.workflows.loading import read_workflows
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -59,6 +62,9 @@ class TenantConfigSchema(Schema):
     positions = fields.List(fields.Nested(PositionSchema, unknown=RAISE), load_default=list)
     packs = fields.Dict(keys=fields.String(), load_default=dict)
     settings = fields.Dict(keys=fields.String(), load_default=dict)
+    forms = fields.List(fields.Raw(), load_default=list)
+    custom_fields = fields.Raw(load_default=dict)
+    workflows = fields.List(fields.Raw(), load_default=list)
 
 
 def region_text(value: Any) -> str | None:
@@ -149,6 +155,9 @@ def read_config(folder: Path, problems: Problems) -> dict[str, Any] | None:
                          f"岗位代码「{pos['code']}」重复")
         seen.add(pos["code"])
     check_position_formulas(config["positions"], lines, problems)
+    config["forms"] = read_forms(folder, config["forms"], lines, problems)
+    config["custom_fields"] = read_custom_fields(config["custom_fields"], lines, problems)
+    config["workflows"] = read_workflows(folder, config["workflows"], lines, problems, config["forms"])
     return config
 
 

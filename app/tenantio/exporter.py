@@ -28,14 +28,35 @@ def export_tenant(slug: str, folder: Path | str) -> Path:
         raise NotFound(f"县（租户）「{slug}」不存在")
     out.mkdir(parents=True, exist_ok=True)
     with tenant_context(tenant.id):
-        (out / "tenant.yaml").write_text(_config_yaml(tenant), encoding="utf-8")
+        forms = _write_forms(out)
+        (out / "tenant.yaml").write_text(_config_yaml(tenant, forms), encoding="utf-8")
         _write(out / "orgunits.csv", ORG_COLUMNS, _org_rows())
         _write(out / "population.csv", POP_COLUMNS, _population_rows())
         _write(out / "roster.csv", ROSTER_COLUMNS, _roster_rows())
     return out
 
 
-def _config_yaml(tenant: Tenant) -> str:
+def _write_forms(out: Path) -> list[str]:
+    """The current version of each form as ``forms/<code>.yaml`` (its stored spec, so loading back adds no version).
+
+    Only forms proper (an org level or person as target); custom-field definitions are stored as form
+    definitions too but belong to ``custom_fields:``.
+    """
+    from app.forms.definition import TARGETS
+    from app.forms.services import current_forms
+
+    files = []
+    for live in sorted(current_forms(), key=lambda lf: lf.row.code):
+        if live.row.target not in TARGETS:
+            continue
+        (out / "forms").mkdir(exist_ok=True)
+        name = f"forms/{live.row.code}.yaml"
+        (out / name).write_text(yaml.safe_dump(live.row.spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        files.append(name)
+    return files
+
+
+def _config_yaml(tenant: Tenant, forms: list[str] | None = None) -> str:
     positions = []
     for p in db.session.scalars(select(Position).order_by(Position.code)):
         item: dict[str, Any] = {"code": p.code, "name": p.name, "org_level": p.org_level}
@@ -48,6 +69,8 @@ def _config_yaml(tenant: Tenant) -> str:
     doc = {"slug": tenant.slug, "name": tenant.name, "region": tenant.region.split("/"),
            "locale": tenant.locale, "positions": positions, "packs": stored.get("packs", {}),
            "settings": stored.get("settings", {})}
+    if forms:
+        doc["forms"] = [{"file": name} for name in forms]
     return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
 
 

@@ -14,9 +14,12 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from app.core.audit import record_summary
 from app.core.models import Tenant
 from app.core.tenancy import sync_db_tenant
 from app.extensions import db
+from app.forms.custom_fields import sync_custom_fields
+from app.forms.loading import sync_forms
 from app.orgs.models import POPULATION_FIELDS, PopulationFact
 from app.staffing.models import Appointment, Person, Position
 from app.staffing.rules import sync_rule_versions
@@ -25,6 +28,7 @@ from app.tenantio.folder import Bundle, read_folder
 from app.tenantio.org_tree import upsert_orgs
 from app.tenantio.roster_file import primary_rows
 from app.tenantio.sync import LoadReport, Target, sync_rows
+from app.workflows.loading import sync_workflows
 
 __all__ = ["LoadReport", "load_tenant_folder"]
 
@@ -43,6 +47,9 @@ def load_tenant_folder(folder: Path | str) -> LoadReport:
     except Exception:
         session.rollback()
         raise
+    from app.staffing.auto_recompute import recompute_after_load  # bulk writes: no ORM event saw them
+
+    recompute_after_load(report.tenant_id, report.inserted, report.updated, {r["period"] for r in bundle.population})
     return report
 
 
@@ -58,6 +65,12 @@ def _apply(conn: Connection, bundle: Bundle) -> LoadReport:
     org_ids = upsert_orgs(target, bundle)
     _upsert_population(target, bundle, org_ids)
     _upsert_roster(target, bundle, org_ids)
+    sync_forms(target, cfg["forms"])
+    sync_custom_fields(target, cfg.get("custom_fields") or {})
+    sync_workflows(target, cfg["workflows"])
+    if report.changed:  # one summary event: the bulk writes above are not seen row by row
+        record_summary(conn, tenant_id, "tenant_load", tenant_id, "create" if fresh else "update",
+                       {"inserted": report.inserted, "updated": report.updated}, source="loader")
     return report
 
 

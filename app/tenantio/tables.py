@@ -42,7 +42,7 @@ def read_table(path: Path, required: tuple[str, ...], problems: Problems,
     """Returns None (with problems recorded) when the file cannot be read or lacks columns."""
     name = path.name
     try:
-        table = _read_xlsx(path) if path.suffix.lower() == ".xlsx" else _read_csv(path)
+        table = load_table(path)
     except (OSError, ValueError, KeyError, csv.Error) as exc:
         problems.add(name, None, None, f"无法读取文件：{exc}")
         return None
@@ -55,6 +55,11 @@ def read_table(path: Path, required: tuple[str, ...], problems: Problems,
         if col and col not in required and col not in optional:
             problems.add(name, 1, col, "未知列（请检查列名拼写）")
     return table
+
+
+def load_table(path: Path) -> Table:
+    """The file's header and rows, columns unchecked (uploads check them against their own handler)."""
+    return _read_xlsx(path) if path.suffix.lower() == ".xlsx" else _read_csv(path)
 
 
 def decode_text(raw: bytes) -> str:

@@ -10,6 +10,7 @@ from sqlalchemy import inspect, select, text
 
 from app.extensions import db
 from app.tenantio.problems import Problem, TenantFolderInvalid
+from support import drain_jobs
 
 Fingerprint = dict[str, tuple[int, str]]
 
@@ -20,6 +21,7 @@ def db_fingerprint() -> Fingerprint:
     Core selects are not tenant-filtered; on PostgreSQL row-level security is opened for this
     read-only transaction so every tenant's rows are seen.
     """
+    drain_jobs()
     out: Fingerprint = {}
     with db.engine.connect() as conn:
         if conn.dialect.name == "postgresql":

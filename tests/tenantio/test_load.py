@@ -20,6 +20,7 @@ from tenantio_support import (
 from app.core.models import Tenant
 from app.core.tenancy import tenant_context
 from app.extensions import db
+from app.forms.models import FormDefinition
 from app.orgs.models import OrgUnit, PopulationFact, subtree_ids
 from app.staffing.models import Appointment, Person, Position
 from app.tenantio.exporter import export_tenant
@@ -84,6 +85,11 @@ def test_export_loads_back_to_the_same_state(app, copy_tenant, tmp_path):
         for name in ("orgunits.csv", "population.csv", "roster.csv"):
             exported = sorted(tuple(r.values()) for r in read_rows(first / name))
             assert exported == sorted(tuple(r.values()) for r in read_rows(folder / name)), name
+        # forms (here from the village_standard pack's templates) are written as files of their current version
+        exported_forms = sorted(p.name for p in (first / "forms").glob("*.yaml"))
+        assert "XS_LH.yaml" in exported_forms and len(exported_forms) == 9
+        assert "- file: forms/XS_LH.yaml" in (first / "tenant.yaml").read_text(encoding="utf-8")
+        assert "参会人数 >= 3" in (first / "forms" / "XS_LH.yaml").read_text(encoding="utf-8")
 
         before = db_fingerprint()
         assert load_tenant_folder(first).changed is False
@@ -98,7 +104,14 @@ def test_export_loads_back_to_the_same_state(app, copy_tenant, tmp_path):
         assert report.inserted["appointment"] == len(read_rows(folder / "roster.csv"))
         second = export_tenant("gl_export2", tmp_path / "second")
 
-    for name in ("orgunits.csv", "population.csv", "roster.csv"):
+        specs = {}
+        for slug in ("gl_export1", "gl_export2"):
+            tid = db.session.scalar(select(Tenant.id).where(Tenant.slug == slug))
+            with tenant_context(tid):
+                specs[slug] = {(d.code, d.version): d.spec for d in db.session.scalars(select(FormDefinition))}
+        assert specs["gl_export1"] == specs["gl_export2"] and len(specs["gl_export1"]) == 9  # all version 1
+
+    for name in ("orgunits.csv", "population.csv", "roster.csv", *(f"forms/{f}" for f in exported_forms)):
         assert (second / name).read_bytes() == (first / name).read_bytes(), name
     first_yaml = (first / "tenant.yaml").read_text(encoding="utf-8").splitlines()
     second_yaml = (second / "tenant.yaml").read_text(encoding="utf-8").splitlines()
@@ -277,3 +290,18 @@ def test_fifteen_digit_id_numbers_are_stored_as_eighteen(app, copy_tenant):
         assert old not in numbers
         assert any(n.startswith("35058119800101123") and len(n) == 18 for n in numbers)
         assert load_tenant_folder(folder).changed is False
+
+
+def test_a_reload_that_renames_a_unit_bumps_its_row_version_so_stale_edits_conflict(app, copy_tenant):
+    folder = copy_tenant("shishi", "ss_version1")
+    with app.app_context():
+        report = load_tenant_folder(folder)
+        orgs = read_rows(folder / "orgunits.csv")
+        village = next(r for r in orgs if r["level"] == "village")
+        write_rows(folder / "orgunits.csv",
+                   [dict(r, name=r["name"] + "（改）") if r["code"] == village["code"] else r for r in orgs])
+        load_tenant_folder(folder)
+        with tenant_context(report.tenant_id):
+            versions = dict(db.session.execute(select(OrgUnit.code, OrgUnit.row_version)).tuples().all())
+    assert versions[village["code"]] == 2
+    assert {v for code, v in versions.items() if code != village["code"]} == {1}

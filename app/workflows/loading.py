@@ -1,0 +1,121 @@
+"""The ``workflows:`` key of tenant.yaml: read and validated with the folder, versioned when loaded.
+
+Each entry is a definition or ``{file: workflows/x.yaml}``. Every problem is reported with the
+file and the place inside the definition; a folder with any problem loads nothing. Loading
+inserts a new version only for a new or changed definition (compared as parsed data), so
+loading the same folder twice changes nothing and running cases keep their version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import func, select
+from yaml.constructor import SafeConstructor
+
+from app.tenantio.problems import Problems
+from app.tenantio.sync import Target
+from app.workflows.definition import DefinitionInvalid, parse_definition
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_FILE = 1_000_000
+
+
+def read_workflows(folder: Path, raw: Any, lines: Mapping[tuple[Any, ...], int], problems: Problems,
+                   known_forms: Any = None, file: str = "tenant.yaml") -> list[dict[str, Any]]:
+    """The valid definitions (as dicts) of the ``workflows:`` list; problems go to ``problems``."""
+    from app.hooks.formulas import formula_registry
+    from app.workflows.tasks import task_handlers
+
+    if not raw:
+        return []
+    if not isinstance(raw, list):
+        problems.add(file, lines.get(("workflows",)), "workflows",
+                     "workflows 应为列表（- code: … 或 - file: workflows/x.yaml）")
+        return []
+    forms = {str(getattr(f, "code", f.get("code") if isinstance(f, Mapping) else f)) for f in known_forms or ()}
+    handlers = set(task_handlers())
+    out: list[dict[str, Any]] = []
+    seen: dict[str, str] = {}
+    for i, entry in enumerate(raw):
+        where, line = file, lines.get(("workflows", i))
+        if isinstance(entry, Mapping) and set(entry) == {"file"}:
+            entry = _read_file(folder, entry["file"], problems, file, line)
+            if entry is None:
+                continue
+            where, line = str(raw[i]["file"]), None
+        try:
+            definition = parse_definition(entry, known_tasks=handlers, known_forms=forms,
+                                          functions=formula_registry())
+        except DefinitionInvalid as exc:
+            for p in exc.problems:
+                problems.add(where, line, f"workflows[{i}]", f"流程「{exc.code}」{p}")
+            continue
+        if definition.code in seen:
+            problems.add(where, line, f"workflows[{i}].code",
+                         f"流程代码「{definition.code}」重复（{seen[definition.code]} 中已有）")
+            continue
+        seen[definition.code] = where
+        out.append(dict(entry))
+    return out
+
+
+def _read_file(folder: Path, name: Any, problems: Problems, file: str, line: int | None) -> Any:
+    if not isinstance(name, str) or not name.strip():
+        problems.add(file, line, "workflows.file", "file 应为流程文件的相对路径，如 workflows/recruitment.yaml")
+        return None
+    root = folder.resolve()
+    path = (folder / name).resolve()
+    if Path(name).is_absolute() or not path.is_relative_to(root):
+        problems.add(file, line, "workflows.file", f"流程文件「{name}」必须在租户目录之内")
+        return None
+    if not path.is_file():
+        problems.add(file, line, "workflows.file", f"流程文件「{name}」不存在")
+        return None
+    if path.stat().st_size > MAX_FILE:
+        problems.add(name, None, None, "流程文件太大（最大 1 MB）")
+        return None
+    from app.tenantio.config_file import yaml_problem_zh
+    from app.tenantio.tables import decode_text
+
+    try:
+        node = yaml.compose(decode_text(path.read_bytes()), Loader=_Loader)
+        return SafeConstructor().construct_document(node) if node is not None else None
+    except ValueError as exc:
+        problems.add(name, None, None, str(exc))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark.line + 1 if exc.problem_mark else None
+        problems.add(name, mark, None, f"YAML 格式错误：{yaml_problem_zh(str(exc.problem or exc))}")
+    except yaml.YAMLError as exc:
+        problems.add(name, None, None, f"YAML 格式错误：{exc}")
+    return None
+
+
+def sync_workflows(target: Target, definitions: list[dict[str, Any]], user_id: int | None = None) -> int:
+    """Insert a new version of every new or changed definition; returns the versions inserted."""
+    from app.workflows.models import WorkflowDefinition
+
+    if not definitions:
+        return 0
+    t = WorkflowDefinition.__table__
+    latest = (select(t.c.code, func.max(t.c.version).label("version"))
+              .where(t.c.tenant_id == target.tenant_id).group_by(t.c.code).subquery())
+    rows = target.conn.execute(
+        select(t.c.code, t.c.version, t.c.spec)
+        .join(latest, (latest.c.code == t.c.code) & (latest.c.version == t.c.version))
+        .where(t.c.tenant_id == target.tenant_id))
+    current = {r.code: (r.version, r.spec) for r in rows}
+    new_rows = []
+    for spec in definitions:
+        version, old = current.get(spec["code"], (0, None))
+        if old == spec:
+            continue
+        new_rows.append({"tenant_id": target.tenant_id, "code": spec["code"], "version": version + 1,
+                         "name": spec["name"], "spec": spec, "created_by": user_id})
+    if new_rows:
+        target.conn.execute(t.insert(), new_rows)
+    target.report.count("insert", "workflow_definition", len(new_rows))
+    return len(new_rows)

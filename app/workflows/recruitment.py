@@ -1,0 +1,445 @@
+"""County recruitment and appraisal rules of a workflow (the ``rules:`` key), checked by the engine.
+
+A county writes its rules as data next to its states, e.g. Shishi's SS-5 round::
+
+    rules:
+      check_at: recommend      # checked when the village recommends (推荐上报)
+      candidates: {max: 岗位数 + 1, not_counted: [recommended, rejected]}   # 差额1人
+      eligibility: true        # the position's eligibility formula on the round's deadline (SS-2)
+      rehire_ban: true         # dismissed within the position's rehire_ban_years (SS-4)
+      term_end: batch          # a mid-term filler's term ends with the batch (SS-3)
+
+A *round* is every case of the process for one village, position and cycle year. Its posts are
+the vacancies of the latest staffing quota of that village and position (or the case's ``posts``
+field, or 1). Every refusal says in Chinese which rule failed and with which inputs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import select
+
+from app.formulas import FormulaError, FormulaRuntimeError, FType, Variable, compile_formula
+from app.formulas.formula import Formula
+
+ROUND_VARIABLES: tuple[Variable, ...] = (
+    Variable("posts", "岗位数", FType.NUMBER),
+    Variable("quota", "编制数", FType.NUMBER),
+    Variable("vacant", "空缺数", FType.NUMBER),
+)
+"""What ``candidates.max`` may use: posts to fill in the round, the unit's quota and its vacancies."""
+
+RESULT_VARIABLES: tuple[Variable, ...] = (
+    Variable("grade", "等次", FType.TEXT),
+    Variable("total", "总分", FType.NUMBER),
+    Variable("rank_in_town", "镇内名次", FType.NUMBER),
+    Variable("town_count", "镇内人数", FType.NUMBER),
+    Variable("rank_in_county", "县内名次", FType.NUMBER),
+    Variable("county_count", "县内人数", FType.NUMBER),
+)
+"""What an appraisal's ``last_place`` (末位淘汰) formula may use."""
+
+TERM_ENDS = ("term", "batch")
+_KEYS = {"check_at", "required", "ranking", "candidates", "eligibility", "rehire_ban", "term_end", "appraisal"}
+
+
+@dataclass(frozen=True)
+class AppraisalRule:
+    """SS-7: which case field holds the final grade, the scheme code, and the 末位淘汰 rule."""
+
+    scheme: str
+    grade_field: str
+    last_place: Formula | None = None
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """GL-2: ``action`` (hiring) only for candidates ranked within the posts by the number field ``by``."""
+
+    by: str
+    action: str
+
+
+@dataclass(frozen=True)
+class Rules:
+    max_candidates: Formula | None = None
+    not_counted: tuple[str, ...] = ()
+    eligibility: bool = False
+    rehire_ban: bool = False
+    term_end: str = "term"
+    check_at: str | None = None
+    """The action at which candidates are checked (the village's 推荐上报); None: when the case starts."""
+    appraisal: AppraisalRule | None = None
+    required: tuple[str, ...] = ()
+    """Fields that must be filled when the case starts (GL-3: the acting person, named at once)."""
+    ranking: Ranking | None = None
+    _extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+def parse_rules(raw: Any, add: Callable[[str, str], None], states: Iterable[str], actions: Iterable[str],
+                functions: Any = None, fields: Iterable[Any] = ()) -> Rules | None:
+    """Validate ``rules:``; every problem goes to ``add(place, message)``."""
+    if not isinstance(raw, Mapping):
+        add("rules", "应为映射（candidates / eligibility / rehire_ban / term_end / appraisal）")
+        return None
+    for key in raw:
+        if key not in _KEYS:
+            add(f"rules.{key}", "未知规则（请检查拼写）")
+    states = set(states)
+    max_formula, not_counted = None, ()
+    cand = raw.get("candidates")
+    if cand is not None:
+        if not isinstance(cand, Mapping):
+            add("rules.candidates", "应为 {max: 公式, not_counted: [状态]}，如 {max: 岗位数 + 1}")
+        else:
+            if cand.get("max") is not None:
+                max_formula = _formula(str(cand["max"]), ROUND_VARIABLES, FType.NUMBER, "rules.candidates.max", add,
+                                       functions)
+            nc = cand.get("not_counted", [])
+            if not isinstance(nc, list) or any(s not in states for s in nc):
+                add("rules.candidates.not_counted", f"应为状态代码列表（得到「{nc}」）")
+            else:
+                not_counted = tuple(nc)
+    flags = {}
+    for key in ("eligibility", "rehire_ban"):
+        value = raw.get(key, False)
+        if not isinstance(value, bool):
+            add(f"rules.{key}", "应为 true 或 false")
+        flags[key] = bool(value)
+    term_end = raw.get("term_end", "term")
+    if term_end not in TERM_ENDS:
+        add("rules.term_end", f"应为 term（满聘期）或 batch（随本届期满）（得到「{term_end}」）")
+    check_at = raw.get("check_at")
+    if check_at is not None and check_at not in set(actions):
+        add("rules.check_at", f"未知动作「{check_at}」（应为核对候选人时的流转动作，如 recommend）")
+    appraisal = _appraisal(raw.get("appraisal"), add, functions) if raw.get("appraisal") is not None else None
+    field_types = {f.code: f.type for f in fields}
+    required = raw.get("required", [])
+    if not isinstance(required, list) or any(r not in field_types for r in required):
+        add("rules.required", f"应为流程字段代码列表（得到「{required}」；可用：{'、'.join(field_types) or '无'}）")
+        required = []
+    ranking = None
+    rk = raw.get("ranking")
+    if rk is not None:
+        if not isinstance(rk, Mapping) or field_types.get(rk.get("by")) is not FType.NUMBER \
+                or rk.get("action") not in set(actions):
+            add("rules.ranking", "应为 {by: 数字字段代码, action: 聘用动作}，如 {by: exam_score, action: hire}")
+        else:
+            ranking = Ranking(str(rk["by"]), str(rk["action"]))
+    return Rules(max_formula, not_counted, flags["eligibility"], flags["rehire_ban"], str(term_end),
+                 str(check_at) if check_at else None, appraisal, tuple(required), ranking)
+
+
+def _formula(text: str, variables: Iterable[Variable], expected: FType, where: str,
+             add: Callable[[str, str], None], functions: Any) -> Formula | None:
+    try:
+        formula = compile_formula(text, list(variables), functions)
+    except FormulaError as exc:
+        add(where, f"公式「{text}」有误：{exc}")
+        return None
+    if formula.result_type is not expected:
+        add(where, f"公式「{text}」的结果应为{expected.zh}")
+        return None
+    return formula
+
+
+def _appraisal(raw: Any, add: Callable[[str, str], None], functions: Any) -> AppraisalRule | None:
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("scheme"), str):
+        add("rules.appraisal", "应为 {scheme: 方案代码, grade_field: 字段, last_place: 公式}")
+        return None
+    last = raw.get("last_place")
+    formula = _formula(str(last), RESULT_VARIABLES, FType.BOOL, "rules.appraisal.last_place", add, functions) \
+        if last is not None else None
+    return AppraisalRule(raw["scheme"], str(raw.get("grade_field", "grade")), formula)
+
+
+# -- checks ------------------------------------------------------------------------------------
+
+class CandidateRefused(ValueError):
+    """A candidate the rules do not allow; ``reasons`` lists every rule that failed."""
+
+    def __init__(self, reasons: list[str]):
+        self.reasons = reasons
+        super().__init__("不能推荐：" + "；".join(reasons))
+
+
+@dataclass
+class RoundInfo:
+    position_code: str
+    posts: int
+    quota: float | None
+    vacant: float | None
+    candidates: int
+    max_candidates: int | None
+
+
+def reference_date(values: Mapping[str, Any], now: dt.datetime) -> dt.date:
+    ref = values.get("reference_date")
+    return dt.date.fromisoformat(str(ref)) if ref else now.date()
+
+
+def age_on(birth: dt.date, day: dt.date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def round_info(definition: Any, unit_id: int, position_code: str, cycle_year: int,
+               values: Mapping[str, Any], person_id: int | None = None) -> RoundInfo:
+    """Posts, vacancies and the candidates already in the round (this village, position and year).
+
+    Candidates are distinct people (``person_id``, the one being checked, is not counted against himself).
+    """
+    from app.core.tenancy import current_tenant_id
+    from app.extensions import db
+    from app.staffing.models import Position
+    from app.staffing.quota_models import StaffingQuota
+    from app.workflows.models import WorkflowInstance
+
+    session = db.session
+    tenant_id = current_tenant_id()
+    q = StaffingQuota.__table__
+    p = Position.__table__
+    row = session.execute(
+        select(q.c.quota, q.c.vacant).join(p, p.c.id == q.c.position_id)
+        .where(q.c.tenant_id == tenant_id, q.c.org_unit_id == unit_id, p.c.code == position_code,
+               p.c.tenant_id == tenant_id)
+        .order_by(q.c.period.desc()).limit(1)).first()
+    quota, vacant = (row.quota, row.vacant) if row is not None else (None, None)
+    if values.get("posts") is not None:
+        posts = int(float(values["posts"]))
+    elif vacant is not None:
+        posts = int(vacant)
+    else:
+        posts = 1
+    i = WorkflowInstance.__table__
+    conds = [i.c.tenant_id == tenant_id, i.c.definition_code == definition.code, i.c.org_unit_id == unit_id,
+             i.c.cycle_year == cycle_year]
+    rules: Rules = definition.rules or Rules()
+    if rules.not_counted:
+        conds.append(i.c.state.not_in(rules.not_counted))
+    same_position = {pid for pid, r in session.execute(select(i.c.person_id, i.c.data).where(*conds))
+                     if (r or {}).get("position_code") == position_code and pid != person_id}
+    max_n = None
+    if rules.max_candidates is not None:
+        value = rules.max_candidates.compute({"posts": posts, "quota": quota, "vacant": vacant})
+        max_n = None if value is None else int(float(value))  # type: ignore[arg-type]
+    return RoundInfo(position_code, posts, quota, vacant, len(same_position), max_n)
+
+
+def check_candidate(definition: Any, person: Any, unit: Any, values: Mapping[str, Any], cycle_year: int,
+                    now: dt.datetime, action: str | None = None, instance_id: int | None = None) -> None:
+    """SS-5 posts + 1, SS-2 eligibility, SS-4 rehire ban: raise :class:`CandidateRefused` with every reason.
+
+    Runs at ``rules.check_at`` (``action``), or when the case starts (``action`` None) if that is unset.
+    """
+    rules: Rules | None = definition.rules
+    if rules is None:
+        return
+    if action is None and rules.required:
+        labels = {f.code: f.label for f in definition.fields}
+        missing = [labels[r] for r in rules.required if values.get(r) in (None, "")]
+        if missing:
+            raise CandidateRefused([f"发起时必须填写：{'、'.join(missing)}"])
+    if person is not None and rules.ranking is not None and action == rules.ranking.action:
+        ranked = rank_reasons(definition, unit, values, cycle_year, instance_id)
+        if ranked:
+            raise CandidateRefused(ranked)
+    if person is None or rules.check_at != action:
+        return
+    code = values.get("position_code")
+    if not code:
+        if rules.max_candidates is not None or rules.eligibility or rules.rehire_ban:
+            raise CandidateRefused(["缺少岗位代码（position_code），无法按岗位核对"])
+        return
+    reasons: list[str] = []
+    position = _position(str(code))
+    if position is None:
+        raise CandidateRefused([f"岗位「{code}」不存在"])
+    if rules.max_candidates is not None:
+        info = round_info(definition, unit.id, str(code), cycle_year, values, person.id)
+        if info.posts <= 0:
+            reasons.append(f"「{unit.name}」的「{position.name}」没有空缺岗位（编制 {_n(info.quota)}，"
+                           f"空缺 {_n(info.vacant)}），不能开展选聘")
+        elif info.max_candidates is not None and info.candidates >= info.max_candidates:
+            reasons.append(f"本轮「{unit.name}」{position.name}岗位 {info.posts} 个，最多推荐 {info.max_candidates} "
+                           f"名候选人（差额1人），已推荐 {info.candidates} 名")
+    day = reference_date(values, now)
+    if rules.eligibility:
+        reasons.extend(eligibility_reasons(position, person, day))
+    if rules.rehire_ban:
+        reasons.extend(rehire_ban_reasons(position, person, day))
+    if reasons:
+        raise CandidateRefused(reasons)
+
+
+def rank_reasons(definition: Any, unit: Any, values: Mapping[str, Any], cycle_year: int,
+                 instance_id: int | None) -> list[str]:
+    """GL-2: the candidate's rank by ``ranking.by`` among the round's scored candidates must be within the posts."""
+    from app.core.tenancy import current_tenant_id
+    from app.extensions import db
+    from app.workflows.models import WorkflowInstance
+
+    rules: Rules = definition.rules
+    assert rules.ranking is not None
+    by, code = rules.ranking.by, values.get("position_code")
+    label = next((f.label for f in definition.fields if f.code == by), by)
+    mine = values.get(by)
+    if mine is None:
+        return [f"尚未录入{label}，不能按排名聘用"]
+    i = WorkflowInstance.__table__
+    conds = [i.c.tenant_id == current_tenant_id(), i.c.definition_code == definition.code,
+             i.c.org_unit_id == unit.id, i.c.cycle_year == cycle_year]
+    if rules.not_counted:
+        conds.append(i.c.state.not_in(rules.not_counted))
+    if instance_id is not None:
+        conds.append(i.c.id != instance_id)
+    others = [d for (d,) in db.session.execute(select(i.c.data).where(*conds))
+              if (d or {}).get("position_code") == code and (d or {}).get(by) is not None]
+    rank = 1 + sum(1 for d in others if float(d[by]) > float(mine))
+    posts = round_info(definition, unit.id, str(code), cycle_year, values).posts if code else 1
+    if rank > posts:
+        return [f"{label} {float(mine):g} 在本轮 {len(others) + 1} 名考生中排第 {rank} 名，岗位 {posts} 个，"
+                f"只能聘用前 {posts} 名"]
+    return []
+
+
+def _n(value: float | None) -> str:
+    return "—" if value is None else f"{value:g}"
+
+
+def _position(code: str) -> Any:
+    from app.extensions import db
+    from app.staffing.models import Position
+
+    return db.session.scalars(select(Position).where(Position.code == code)).first()
+
+
+def eligibility_reasons(position: Any, person: Any, day: dt.date) -> list[str]:
+    """SS-2/GL-2: the position's eligibility formula for the person on ``day``; [] when eligible."""
+    from app.hooks.formulas import formula_registry
+    from app.staffing.variables import PERSON_VARIABLES
+
+    text = position.eligibility_formula
+    if not text:
+        return []
+    formula = compile_formula(text, list(PERSON_VARIABLES), formula_registry())
+    values = {"age": age_on(person.birth_date, day), "education": person.education, "sex": person.sex,
+              "birth_date": person.birth_date, "reference_date": day}
+    try:
+        result = formula.evaluate(values)
+    except FormulaRuntimeError as exc:
+        return [f"无法核对资格条件「{text}」：{exc}"]
+    if result.value is True:
+        return []
+    inputs = "，".join(f"{label}={'未填' if value is None else value}" for _c, label, value in result.trace)
+    return [f"{person.name}不满足岗位「{position.name}」的资格条件「{text}」（截至 {day.isoformat()}：{inputs}）"]
+
+
+def rehire_ban_reasons(position: Any, person: Any, day: dt.date) -> list[str]:
+    """SS-4: dismissed within ``rehire_ban_years`` before ``day`` (the dismissal date is the end date)."""
+    from app.extensions import db
+    from app.staffing.models import Appointment
+
+    years = position.rehire_ban_years
+    if not years:
+        return []
+    a = Appointment.__table__
+    last = db.session.execute(select(sa.func.max(a.c.end_date)).where(
+        a.c.person_id == person.id, a.c.status == "dismissed", a.c.tenant_id == person.tenant_id)).scalar()
+    if last is None:
+        return []
+    free_from = _add_years(last, years)
+    if day >= free_from:
+        return []
+    return [f"{person.name}于 {last.isoformat()} 被解聘，{years} 年内不得再聘（{free_from.isoformat()} 起方可）"]
+
+
+def _add_years(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+def term_end(session: Any, instance: Any, position: Any, start: dt.date) -> dt.date | None:
+    """SS-3: with ``term_end: batch`` a mid-term filler ends with the current batch; None = a full term.
+
+    The batch end is the latest end date of the position's other active appointments in the county
+    that is after ``start`` and sooner than a full term would end.
+    """
+    from app.staffing.models import Appointment
+    from app.workflows.models import WorkflowDefinition
+
+    spec = session.scalar(select(WorkflowDefinition.spec).where(
+        WorkflowDefinition.code == instance.definition_code,
+        WorkflowDefinition.version == instance.definition_version))
+    if not spec or (spec.get("rules") or {}).get("term_end") != "batch":
+        return None
+    full = _add_years(start, position.term_years or 3) - dt.timedelta(days=1)
+    a = Appointment.__table__
+    batch = session.execute(select(sa.func.max(a.c.end_date)).where(
+        a.c.tenant_id == instance.tenant_id, a.c.position_code == position.code, a.c.status == "active",
+        a.c.person_id != instance.person_id, a.c.end_date > start, a.c.end_date < full)).scalar()
+    return batch
+
+
+@dataclass
+class RoundCandidate:
+    instance_id: int
+    person: str
+    state: str
+    counted: bool
+    score: float | None = None
+    rank: int | None = None
+
+
+@dataclass
+class RoundView:
+    definition_name: str
+    unit_name: str
+    year: int
+    info: RoundInfo
+    candidates: list[RoundCandidate]
+    score_label: str | None = None
+
+
+def round_overview(code: str, unit_code: str, position_code: str, year: int) -> RoundView:
+    """One round's candidates with their stage, whether they count toward posts + 1, and the exam ranking."""
+    from app.core.errors import NotFound
+    from app.extensions import db
+    from app.orgs.models import OrgUnit
+    from app.staffing.models import Person
+    from app.workflows.models import WorkflowInstance
+    from app.workflows.services import load_definition
+
+    definition = load_definition(code)
+    unit = db.session.scalars(select(OrgUnit).where(OrgUnit.code == unit_code)).first()
+    if unit is None:
+        raise NotFound(f"没有组织机构「{unit_code}」")
+    rules: Rules = definition.rules or Rules()
+    info = round_info(definition, unit.id, position_code, year, {})
+    rows = db.session.execute(
+        select(WorkflowInstance.id, WorkflowInstance.state, WorkflowInstance.data, WorkflowInstance.definition_version,
+               Person.name)
+        .join(Person, Person.id == WorkflowInstance.person_id)
+        .where(WorkflowInstance.definition_code == code, WorkflowInstance.org_unit_id == unit.id,
+               WorkflowInstance.cycle_year == year)
+        .order_by(WorkflowInstance.id)).all()
+    by = rules.ranking.by if rules.ranking else None
+    out = []
+    for inst_id, state, data, version, name in rows:
+        if (data or {}).get("position_code") != position_code:
+            continue
+        label = load_definition(code, version).state(state).label
+        score = (data or {}).get(by) if by else None
+        out.append(RoundCandidate(inst_id, name, label, state not in rules.not_counted,
+                                  None if score is None else float(score)))
+    scored = sorted((c for c in out if c.score is not None and c.counted), key=lambda c: -(c.score or 0))
+    for c in scored:
+        c.rank = 1 + sum(1 for o in scored if (o.score or 0) > (c.score or 0))
+    score_label = next((f.label for f in definition.fields if f.code == by), None) if by else None
+    return RoundView(definition.name, unit.name, year, info, out, score_label)

@@ -1,0 +1,345 @@
+"""County recruitment rules run by the engine from YAML: SS-2..SS-5 (Shishi), GL-2/GL-3 (Guanling).
+
+Every test makes its own people (ID numbers fix their birth dates) so ages on a deadline are exact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+
+import fakeredis
+import pytest
+from rq import Queue
+from sqlalchemy import delete, select, update
+from wf_support import as_user, org_id, wipe_workflow_rows
+
+from app.extensions import db
+from app.staffing.models import Appointment, Person
+from app.staffing.quota_models import StaffingQuota
+from app.workflows import services
+from app.workflows.models import WorkflowInstance
+from app.workflows.services import WorkflowError
+from app.workflows.timers import fire_due
+from support import login
+
+SS_VILLAGE = "350581001001"  # the demo village clerk's village
+GL_VILLAGE = "520424001001"
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def id_number(birth: str, seq: int, region: str = "350581") -> str:
+    body = f"{region}{birth}{seq:03d}"
+    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, _WEIGHTS, strict=True)) % 11]
+
+
+@pytest.fixture
+def people(app, wf, monkeypatch) -> Iterator[list[int]]:
+    """Ids of people this test created (removed afterwards with their appointments)."""
+    # side effects (create_appointment) run inline, so a test sees the appointment at once
+    conn = fakeredis.FakeRedis()
+    monkeypatch.setitem(app.extensions, "countydesk_queues",
+                        {n: Queue(n, connection=conn, is_async=False) for n in ("default", "long")})
+    made: list[int] = []
+    yield made
+    with app.app_context():
+        wipe_workflow_rows()  # cases first: PostgreSQL enforces their person foreign key
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(delete(Appointment.__table__).where(Appointment.__table__.c.person_id.in_(made)))
+        conn.execute(delete(Person.__table__).where(Person.__table__.c.id.in_(made)))
+
+
+_SEQ = iter(range(700, 999))
+
+
+def make_person(made: list[int], admin: str, village: str, birth: str, education: str = "初中",
+                name: str = "测试人") -> int:
+    region = village[:6]
+    from app.orgs.models import OrgUnit
+
+    with as_user(admin):
+        unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == village))
+        person = Person(name=name, id_number=id_number(birth, next(_SEQ), region), education=education,
+                        org_unit=unit)
+        db.session.add(person)
+        db.session.commit()
+        made.append(person.id)
+        return person.id
+
+
+def start(username: str, code: str, person_id: int, **data) -> int:
+    with as_user(username) as actor:
+        return services.start(code, actor=actor, person_id=person_id, data=data).id
+
+
+def act(username: str, inst_id: int, action: str, **kw) -> str:
+    with as_user(username) as actor:
+        return services.act(inst_id, action, actor=actor, **kw).instance.state
+
+
+def refused(username: str, inst_id: int, action: str, **kw) -> str:
+    with pytest.raises(WorkflowError) as info:
+        act(username, inst_id, action, **kw)
+    return info.value.message
+
+
+def state(inst_id: int) -> str:
+    with as_user("ss_admin"):
+        return db.session.get(WorkflowInstance, inst_id).state
+
+
+# -- Shishi ------------------------------------------------------------------------------------
+
+def test_ss5_posts_plus_one_candidates_per_round(app, people):
+    with app.app_context():
+        ids = [make_person(people, "ss_admin", SS_VILLAGE, "19850101", name=f"候选{i}") for i in range(4)]
+        cases = [start("ss_village", "recruitment", pid, position_code="XGY", posts=1) for pid in ids]
+        assert act("ss_village", cases[0], "recommend") == "town_review"
+        assert act("ss_village", cases[1], "recommend") == "town_review"
+        message = refused("ss_village", cases[2], "recommend")  # 1 post: at most 2 candidates (差额1人)
+        assert "岗位 1 个，最多推荐 2 名候选人（差额1人），已推荐 2 名" in message
+        assert state(cases[2]) == "recommended"
+        # a candidate the county turns down no longer counts: the village may recommend another
+        act("ss_town", cases[0], "town_pass")
+        act("ss_admin", cases[0], "reject", comment="不符合群众公认条件")
+        assert act("ss_village", cases[2], "recommend") == "town_review"
+        assert "已推荐 2 名" in refused("ss_village", cases[3], "recommend")
+
+
+def test_ss5_posts_come_from_the_staffing_vacancies(app, people):
+    with app.app_context():
+        with as_user("ss_admin"):
+            unit_id = org_id(SS_VILLAGE)
+            quota = db.session.scalars(select(StaffingQuota).where(StaffingQuota.org_unit_id == unit_id)
+                                       .order_by(StaffingQuota.period.desc())).first()
+            assert quota is not None
+            saved = (quota.id, quota.vacant)
+            db.session.execute(update(StaffingQuota).where(StaffingQuota.id == quota.id).values(vacant=2))
+            db.session.commit()
+        try:
+            ids = [make_person(people, "ss_admin", SS_VILLAGE, "19800101") for _ in range(4)]
+            cases = [start("ss_village", "recruitment", pid, position_code="XGY") for pid in ids]
+            for inst_id in cases[:3]:  # 2 vacancies: 3 candidates
+                assert act("ss_village", inst_id, "recommend") == "town_review"
+            assert "岗位 2 个，最多推荐 3 名" in refused("ss_village", cases[3], "recommend")
+            with as_user("ss_admin"):
+                db.session.execute(update(StaffingQuota).where(StaffingQuota.id == saved[0]).values(vacant=0))
+                db.session.commit()
+            assert "没有空缺岗位" in refused("ss_village", cases[3], "recommend")
+        finally:
+            with as_user("ss_admin"):
+                db.session.execute(update(StaffingQuota).where(StaffingQuota.id == saved[0]).values(vacant=saved[1]))
+                db.session.commit()
+
+
+def test_ss2_age_25_to_55_on_the_deadline_and_junior_middle_school(app, people):
+    with app.app_context():
+        born = make_person(people, "ss_admin", SS_VILLAGE, "19700630", name="张五十五")
+        low = make_person(people, "ss_admin", SS_VILLAGE, "19900101", education="小学", name="李小学")
+        inst = start("ss_village", "recruitment", born, position_code="XGY", posts=1, reference_date="2025-06-30")
+        inst2 = start("ss_village", "recruitment", low, position_code="XGY", posts=1, reference_date="2025-06-30")
+        # 55 on the deadline is still eligible; one day later the same person is 55 too, 56 a year on
+        message = refused("ss_village", inst, "recommend", data={"reference_date": "2026-06-30"})
+        assert "张五十五不满足岗位「村级计生社保协管员」的资格条件" in message
+        assert "截至 2026-06-30：年龄=56，学历=初中" in message
+        assert act("ss_village", inst, "recommend", data={"reference_date": "2025-06-30"}) == "town_review"
+        message = refused("ss_village", inst2, "recommend")
+        assert "李小学不满足" in message and "学历=小学" in message
+        assert state(inst2) == "recommended"
+
+
+def test_ss4_rehire_ban_three_years_from_dismissal_with_every_reason(app, people):
+    with app.app_context():
+        pid = make_person(people, "ss_admin", SS_VILLAGE, "19600101", name="王解聘")
+        with as_user("ss_admin"):
+            person = db.session.get(Person, pid)
+            db.session.add(Appointment(person=person, position_code="XGY", org_unit=person.org_unit,
+                                       start_date=dt.date(2020, 1, 1), end_date=dt.date(2023, 3, 31),
+                                       status="dismissed"))
+            db.session.commit()
+        inst = start("ss_village", "recruitment", pid, position_code="XGY", posts=1)
+        message = refused("ss_village", inst, "recommend", data={"reference_date": "2026-03-30"})
+        assert "王解聘于 2023-03-31 被解聘，3 年内不得再聘（2026-03-31 起方可）" in message
+        assert "年龄=66" in message  # both reasons at once
+        pid2 = make_person(people, "ss_admin", SS_VILLAGE, "19800101", name="赵期满")
+        with as_user("ss_admin"):
+            person = db.session.get(Person, pid2)
+            db.session.add(Appointment(person=person, position_code="XGY", org_unit=person.org_unit,
+                                       start_date=dt.date(2020, 1, 1), end_date=dt.date(2023, 3, 31),
+                                       status="dismissed"))
+            db.session.commit()
+        inst2 = start("ss_village", "recruitment", pid2, position_code="XGY", posts=1)
+        assert "不得再聘" in refused("ss_village", inst2, "recommend", data={"reference_date": "2026-03-30"})
+        assert act("ss_village", inst2, "recommend", data={"reference_date": "2026-03-31"}) == "town_review"
+
+
+def _hire(inst_id: int) -> None:
+    act("ss_village", inst_id, "recommend")
+    act("ss_town", inst_id, "town_pass")
+    act("ss_admin", inst_id, "county_approve", party="人社局")
+    act("ss_admin", inst_id, "county_approve", party="计生协会")
+    act("ss_admin", inst_id, "publicity_passed")
+    act("ss_town", inst_id, "fill_form")
+    act("ss_admin", inst_id, "hire")
+
+
+def _appointment_of(pid: int) -> Appointment:
+    with as_user("ss_admin"):
+        appt = db.session.scalars(select(Appointment).where(Appointment.person_id == pid,
+                                                            Appointment.status == "active")).one()
+        db.session.expunge(appt)
+        return appt
+
+
+def test_ss3_three_year_term_and_a_mid_term_filler_ends_with_the_batch(app, people):
+    with app.app_context():
+        first = make_person(people, "ss_admin", SS_VILLAGE, "19850101", name="整届")
+        inst = start("ss_village", "recruitment", first, position_code="XGY", posts=1)
+        _hire(inst)
+        appt = _appointment_of(first)
+        today = dt.date.today()
+        assert appt.start_date == today
+        full_end = today.replace(year=today.year + 3) - dt.timedelta(days=1)
+        assert appt.end_date == full_end  # SS-3: 3 years from approval
+        # the batch already serving ends earlier: a filler hired now ends with it
+        with as_user("ss_admin"):
+            db.session.execute(update(Appointment).where(Appointment.id == appt.id).values(
+                end_date=today + dt.timedelta(days=400)))
+            db.session.commit()
+        filler = make_person(people, "ss_admin", SS_VILLAGE, "19860101", name="补缺")
+        inst2 = start("ss_village", "recruitment", filler, position_code="XGY", posts=1, reference_date="2025-01-01")
+        _hire(inst2)
+        assert _appointment_of(filler).end_date == today + dt.timedelta(days=400)
+
+
+def test_ss5_over_http_posts_plus_one_and_eligibility_refused_with_reasons(app, people):
+    with app.app_context():
+        ok = [make_person(people, "ss_admin", SS_VILLAGE, "19850101", name=f"网{i}") for i in range(3)]
+        old = make_person(people, "ss_admin", SS_VILLAGE, "19500101", name="网老")
+        with as_user("ss_admin"):
+            numbers = {pid: db.session.get(Person, pid).id_number for pid in [*ok, old]}
+    village = login(app.test_client(), "ss_village")
+
+    def start_http(pid: int) -> int:
+        resp = village.post("/workflows/start", data={"code": "recruitment", "id_number": numbers[pid],
+                                                      "data_position_code": "XGY", "data_posts": "1"})
+        assert resp.status_code == 302, resp.get_data(as_text=True)
+        return int(re.search(r"/case/(\d+)", resp.headers["Location"]).group(1))
+
+    cases = [start_http(pid) for pid in [*ok, old]]
+    for inst_id in cases[:2]:
+        assert village.post(f"/workflows/case/{inst_id}/act", data={"action": "recommend"}).status_code == 302
+    for inst_id, expected in ((cases[2], "最多推荐 2 名候选人"), (cases[3], "网老不满足岗位")):
+        resp = village.post(f"/workflows/case/{inst_id}/act", data={"action": "recommend"}, follow_redirects=True)
+        assert expected in resp.get_data(as_text=True)
+        with app.app_context():
+            assert state(inst_id) == "recommended"
+
+
+def test_ss5_bulk_cannot_skip_the_candidate_checks(app, people):
+    with app.app_context():
+        with as_user("ss_village") as village:
+            with pytest.raises(WorkflowError) as info:
+                services.bulk_act("recruitment", org_id(SS_VILLAGE), "recommend", actor=village)
+        assert "逐人核对" in info.value.message
+
+
+# -- Guanling ----------------------------------------------------------------------------------
+
+def test_gl2_registration_eligibility_exam_ranking_and_hiring_by_the_town(app, people):
+    with app.app_context():
+        a = make_person(people, "gl_admin", GL_VILLAGE, "19950101", education="中专", name="甲")
+        b = make_person(people, "gl_admin", GL_VILLAGE, "19900101", education="高中", name="乙")
+        over = make_person(people, "gl_admin", GL_VILLAGE, "19800101", education="高中", name="丙")
+        junior = make_person(people, "gl_admin", GL_VILLAGE, "19950101", education="初中", name="丁")
+        ref = {"position_code": "RKZR", "posts": 1, "reference_date": "2025-03-01"}
+        cases = {pid: start("gl_town", "hiring", pid, **ref) for pid in (a, b, over, junior)}
+        for inst_id in cases.values():
+            assert act("gl_town", inst_id, "submit") == "eligibility"
+        assert "丙不满足岗位「村级人口主任」" in refused("gl_town", cases[over], "qualify")  # 45 > 40
+        assert "学历=初中" in refused("gl_town", cases[junior], "qualify")
+        assert act("gl_town", cases[a], "qualify") == "exam"  # 中专 counts as 高中
+        assert act("gl_town", cases[b], "qualify") == "exam"
+        assert "笔试成绩" in refused("gl_town", cases[a], "score", data={"exam_score": 120})
+        act("gl_town", cases[a], "score", data={"exam_score": 85})
+        act("gl_town", cases[b], "score", data={"exam_score": 91.5})
+        assert "笔试成绩 85 在本轮 2 名考生中排第 2 名，岗位 1 个，只能聘用前 1 名" in \
+            refused("gl_town", cases[a], "hire")
+        assert act("gl_town", cases[b], "hire") == "hired"
+        with as_user("gl_admin"):
+            appt = db.session.scalars(select(Appointment).where(Appointment.person_id == b)).one()
+            assert appt.position_code == "RKZR"
+            assert appt.end_date == appt.start_date.replace(year=appt.start_date.year + 3) - dt.timedelta(days=1)
+
+
+def test_gl3_vacancy_needs_an_acting_person_and_escalates_after_two_months(app, wf):
+    with app.app_context():
+        with as_user("gl_town") as town:
+            unit = org_id(GL_VILLAGE)
+            with pytest.raises(WorkflowError) as info:
+                services.start("vacancy", actor=town, org_unit_id=unit, data={"position_code": "RKZR"})
+            assert "发起时必须填写：代理人员" in info.value.message
+            inst = services.start("vacancy", actor=town, org_unit_id=unit, now=dt.datetime(2025, 12, 31, 9, 0),
+                                  data={"position_code": "RKZR", "acting_person": "罗代理"})
+            inst_id = inst.id
+            assert inst.due_at == dt.datetime(2026, 2, 28, 9, 0)  # 2 calendar months, clamped to February
+        with as_user("gl_admin"):
+            assert fire_due(dt.datetime(2026, 2, 28, 8, 59)).escalated == 0
+            assert fire_due(dt.datetime(2026, 2, 28, 9, 0)).escalated == 1
+            assert fire_due(dt.datetime(2026, 3, 5)).escalated == 0  # once only
+            inst = db.session.get(WorkflowInstance, inst_id)
+            assert inst.overdue and inst.state == "acting"
+        with as_user("gl_town") as town:
+            with pytest.raises(WorkflowError):
+                services.act(inst_id, "refill", actor=town)
+            assert services.act(inst_id, "refill", actor=town, data={"new_person": "韦新"}).instance.state == "refilled"
+            assert db.session.get(WorkflowInstance, inst_id).overdue is False
+
+
+def test_gl3_timer_months_are_calendar_months():
+    from app.workflows.definition import Timer
+
+    timer = Timer("escalate", duration_months=2)
+    assert timer.due_at(dt.datetime(2025, 1, 15, 8), 2025) == dt.datetime(2025, 3, 15, 8)
+    assert timer.due_at(dt.datetime(2023, 12, 31), 2023) == dt.datetime(2024, 2, 29)
+    assert timer.due_at(dt.datetime(2025, 11, 30), 2025) == dt.datetime(2026, 1, 30)
+
+
+def test_rules_are_validated_with_their_place(app):
+    from app.workflows.definition import DefinitionInvalid, parse_definition
+
+    spec = {"code": "r", "name": "r",
+            "states": [{"code": "a", "label": "A"}, {"code": "b", "label": "B", "final": True}],
+            "fields": [{"code": "score", "label": "分", "type": "number"}],
+            "transitions": [{"action": "go", "label": "走", "from": "a", "to": "b", "who": {"level": "town"}}],
+            "rules": {"candidates": {"max": "岗位数 +"}, "check_at": "nope", "term_end": "never",
+                      "ranking": {"by": "score", "action": "fly"}, "required": ["missing"], "typo": 1}}
+    with pytest.raises(DefinitionInvalid) as info:
+        parse_definition(spec)
+    text = " ".join(info.value.problems)
+    for where in ("rules.candidates.max", "rules.check_at", "rules.term_end", "rules.ranking", "rules.required",
+                  "rules.typo"):
+        assert where in text, where
+
+
+def test_gl2_round_page_shows_posts_stages_and_ranking_and_is_isolated(app, people):
+    with app.app_context():
+        a = make_person(people, "gl_admin", GL_VILLAGE, "19950101", education="高中", name="轮甲")
+        b = make_person(people, "gl_admin", GL_VILLAGE, "19950101", education="高中", name="轮乙")
+        ref = {"position_code": "RKZR", "posts": 1}
+        cases = [start("gl_town", "hiring", pid, **ref) for pid in (a, b)]
+        for inst_id, score in zip(cases, (70, 88), strict=True):
+            act("gl_town", inst_id, "submit")
+            act("gl_town", inst_id, "qualify")
+            act("gl_town", inst_id, "score", data={"exam_score": score})
+        year = dt.date.today().year
+    url = f"/workflows/round/?code=hiring&org={GL_VILLAGE}&position=RKZR&year={year}"
+    page = login(app.test_client(), "gl_town").get(url).get_data(as_text=True)
+    assert "轮甲" in page and "轮乙" in page and "笔试成绩" in page
+    ranks = re.findall(r'<td class="cd-rank">(\d*)</td>', page)
+    assert ranks == ["2", "1"]  # 70 is second, 88 first
+    ss = login(app.test_client(), "ss_admin")
+    assert ss.get(url).status_code == 404  # Guanling's village does not exist for Shishi
+    assert "轮甲" not in ss.get(f"/workflows/round/?code=recruitment&org={SS_VILLAGE}&position=RKZR&year={year}") \
+        .get_data(as_text=True)

@@ -1,0 +1,140 @@
+"""The screens as users see them: the whole SS-5 recruitment over HTTP, refusals, isolation, the diagram."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import fakeredis
+import pytest
+from rq import Queue
+from sqlalchemy import select
+from wf_support import as_user, person_under
+
+from app.extensions import db
+from app.workflows import services
+from app.workflows.models import WorkflowInstance
+from app.workflows.timers import fire_due
+from support import login
+
+ID_NUMBER = "350581198203028452"  # 黄金建, 长福社区 (the demo village clerk's village)
+
+
+@pytest.fixture
+def inline_jobs(app, monkeypatch):
+    conn = fakeredis.FakeRedis()
+    monkeypatch.setitem(app.extensions, "countydesk_queues",
+                        {n: Queue(n, connection=conn, is_async=False) for n in ("default", "long")})
+
+
+def _client(app, username):
+    return login(app.test_client(), username)
+
+
+def _state(app, inst_id):
+    with app.app_context(), as_user("ss_admin"):
+        inst = db.session.get(WorkflowInstance, inst_id)
+        return inst.state, inst.row_version
+
+
+def _act(client, inst_id, action, **form):
+    return client.post(f"/workflows/case/{inst_id}/act", data={"action": action, **form})
+
+
+def test_ss5_full_recruitment_over_http(app, wf, inline_jobs):
+    from app.staffing.models import Appointment
+
+    village, town, admin = (_client(app, u) for u in ("ss_village", "ss_town", "ss_admin"))
+    resp = village.post("/workflows/start", data={"code": "recruitment", "id_number": ID_NUMBER,
+                                                  "data_position_code": "XGY"})
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    inst_id = int(re.search(r"/case/(\d+)", resp.headers["Location"]).group(1))
+    page = village.get(f"/workflows/case/{inst_id}").get_data(as_text=True)
+    assert "村委会推荐" in page and "推荐上报" in page
+    assert _act(village, inst_id, "recommend").status_code == 302
+    inbox = town.get("/workflows/").get_data(as_text=True)
+    assert f"/workflows/case/{inst_id}" in inbox and "镇审核" in inbox
+    assert _act(town, inst_id, "town_pass").status_code == 302
+    assert _act(admin, inst_id, "county_approve", party="人社局", decision="approve").status_code == 302
+    assert _state(app, inst_id)[0] == "county_review"
+    page = admin.get(f"/workflows/case/{inst_id}").get_data(as_text=True)
+    assert "人社局（同意）" in page
+    assert _act(admin, inst_id, "county_approve", party="计生协会", decision="approve").status_code == 302
+    assert _state(app, inst_id)[0] == "publicity"
+    with app.app_context(), as_user("ss_admin"):  # SS-5: the 7-day 公示 runs out
+        assert fire_due(dt.datetime.now() + dt.timedelta(days=7, minutes=1)).moved == 1
+    assert _act(town, inst_id, "fill_form", comment="聘用审批表已填").status_code == 302
+    assert _act(admin, inst_id, "hire").status_code == 302
+    assert _state(app, inst_id)[0] == "hired"
+    page = admin.get(f"/workflows/case/{inst_id}").get_data(as_text=True)
+    for label in ("推荐上报", "镇审核通过", "会签审定", "期满", "填写聘用审批表", "批准聘用"):
+        assert label in page
+    with app.app_context(), as_user("ss_admin"):
+        inst = db.session.get(WorkflowInstance, inst_id)
+        assert db.session.scalar(select(Appointment.id).where(Appointment.person_id == inst.person_id,
+                                                              Appointment.start_date == dt.date.today()))
+
+
+def test_acting_without_the_role_is_403_and_changes_nothing(app, wf):
+    with app.app_context(), as_user("ss_village") as v:
+        inst_id = services.start("recruitment", actor=v, person_id=person_under("350581001001"),
+                                 data={"position_code": "XGY"}).id
+    before = _state(app, inst_id)
+    resp = _act(_client(app, "ss_town"), inst_id, "recommend")
+    assert resp.status_code == 403 and "村填报员" in resp.get_data(as_text=True)
+    assert _state(app, inst_id) == before
+    resp = _act(_client(app, "ss_village"), inst_id, "recommend", row_version=str(before[1] - 1))
+    assert resp.status_code == 409 and "已被他人处理" in resp.get_data(as_text=True)
+    assert _state(app, inst_id) == before
+
+
+def test_guanling_user_gets_404_on_a_shishi_case_everywhere(app, wf):
+    with app.app_context(), as_user("ss_village") as v:
+        inst_id = services.start("recruitment", actor=v, person_id=person_under("350581001001"),
+                                 data={"position_code": "XGY"}).id
+    before = _state(app, inst_id)
+    gl = _client(app, "gl_admin")
+    assert gl.get(f"/workflows/case/{inst_id}").status_code == 404
+    assert _act(gl, inst_id, "reject", comment="x").status_code == 404
+    assert f"/workflows/case/{inst_id}" not in gl.get("/workflows/").get_data(as_text=True)
+    assert gl.get("/workflow_definitions/recruitment").status_code == 404
+    resp = gl.post("/workflows/bulk", data={"code": "recruitment", "org_code": "350581001", "action": "town_pass"})
+    assert resp.status_code == 404
+    assert _state(app, inst_id) == before
+
+
+def test_province_viewer_and_unauthenticated_cannot_act(app, wf):
+    with app.app_context(), as_user("ss_village") as v:
+        inst_id = services.start("recruitment", actor=v, person_id=person_under("350581001001"),
+                                 data={"position_code": "XGY"}).id
+    before = _state(app, inst_id)
+    viewer = _client(app, "fj_viewer")
+    assert _act(viewer, inst_id, "recommend").status_code in (302, 403)
+    assert _act(app.test_client(), inst_id, "recommend").status_code in (302, 401, 403)
+    assert _state(app, inst_id) == before
+
+
+def test_inbox_shows_counts_and_bulk_approval_over_http(app, wf):
+    with app.app_context(), as_user("ss_village") as v:
+        ids = [services.start("recruitment", actor=v, person_id=person_under("350581001001"),
+                              data={"position_code": "XGY"}).id for _ in range(2)]
+        for i in ids:
+            services.act(i, "recommend", actor=v)
+    town = _client(app, "ss_town")
+    page = town.get("/workflows/").get_data(as_text=True)
+    assert re.search(r'id="cd-inbox-total">2<', page)
+    resp = town.post("/workflows/bulk", data={"code": "recruitment", "org_code": "350581001", "action": "town_pass",
+                                              "comment": "批量审核"})
+    assert resp.status_code == 302
+    assert {_state(app, i)[0] for i in ids} == {"county_review"}
+    assert re.search(r'id="cd-inbox-total">0<', town.get("/workflows/").get_data(as_text=True))
+
+
+def test_definition_list_and_diagram_for_the_county_admin(app, wf):
+    admin = _client(app, "ss_admin")
+    page = admin.get("/workflow_definitions/").get_data(as_text=True)
+    assert "协管员选聘" in page and "年度考核" in page
+    page = admin.get("/workflow_definitions/recruitment").get_data(as_text=True)
+    assert "<svg" in page and page.count('class="cd-wf-state"') == 8 and "公示（7天）" in page
+    assert "人社局、计生协会" in page
+    assert _client(app, "ss_town").get("/workflow_definitions/").status_code in (302, 403)

@@ -1,0 +1,100 @@
+"""Term expiry (SS-3, GL-3): a case opens N days before an appointment ends — renewal or a new round."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import fakeredis
+import pytest
+from rq import Queue
+from sqlalchemy import delete, select
+from wf_support import as_user, wipe_workflow_rows
+
+from app.extensions import db
+from app.staffing.models import Appointment, Person
+from app.workflows import services, terms
+from app.workflows.models import WorkflowInstance
+
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_SEQ = iter(range(300, 499))
+TODAY = dt.date(2040, 1, 1)  # no demo appointment ends near then
+
+
+def _id_number(birth: str, seq: int, region: str) -> str:
+    body = f"{region}{birth}{seq:03d}"
+    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, _WEIGHTS, strict=True)) % 11]
+
+
+@pytest.fixture
+def people(app, wf, monkeypatch) -> Iterator[list[int]]:
+    # side effects (create_appointment) run inline, so a test sees the appointment at once
+    conn = fakeredis.FakeRedis()
+    monkeypatch.setitem(app.extensions, "countydesk_queues",
+                        {n: Queue(n, connection=conn, is_async=False) for n in ("default", "long")})
+    made: list[int] = []
+    yield made
+    with app.app_context():
+        wipe_workflow_rows()  # cases first: PostgreSQL enforces their person foreign key
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(delete(Appointment.__table__).where(Appointment.__table__.c.person_id.in_(made)))
+        conn.execute(delete(Person.__table__).where(Person.__table__.c.id.in_(made)))
+
+
+def _serving(made: list[int], admin: str, village: str, position: str, end: dt.date) -> int:
+    from app.orgs.models import OrgUnit
+
+    with as_user(admin):
+        unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == village))
+        person = Person(name="任期人", id_number=_id_number("19900101", next(_SEQ), village[:6]), education="高中",
+                        org_unit=unit)
+        db.session.add(Appointment(person=person, position_code=position, org_unit=unit,
+                                   start_date=end.replace(year=end.year - 3) + dt.timedelta(days=1), end_date=end,
+                                   status="active"))
+        db.session.commit()
+        made.append(person.id)
+        return person.id
+
+
+def _cases(code: str) -> list[WorkflowInstance]:
+    return list(db.session.scalars(select(WorkflowInstance).where(WorkflowInstance.definition_code == code)))
+
+
+def test_gl3_renewal_opens_60_days_before_the_end_once_and_renews_from_the_next_day(app, people):
+    with app.app_context():
+        soon = _serving(people, "gl_admin", "520424001001", "RKZR", dt.date(2040, 2, 15))
+        later = _serving(people, "gl_admin", "520424001002", "RKZR", dt.date(2040, 3, 15))  # 74 days away
+        with as_user("gl_admin"):
+            report = terms.open_term_cases(TODAY)
+            assert report.opened == 1 and not report.problems
+            [case] = _cases("renewal")
+            assert (case.person_id, case.state, case.cycle_year) == (soon, "pending", 2040)
+            assert case.data == {"position_code": "RKZR", "term_start": "2040-02-16"}
+            case_id = case.id
+            assert terms.open_term_cases(TODAY).opened == 0  # idempotent
+            assert terms.open_term_cases(dt.date(2040, 1, 15)).opened == 1  # now the later one is due
+            assert {c.person_id for c in _cases("renewal")} == {soon, later}
+        with as_user("gl_town") as town:
+            services.act(case_id, "renew", actor=town)
+        with as_user("gl_admin"):
+            new = db.session.scalars(select(Appointment).where(Appointment.person_id == soon)
+                                     .order_by(Appointment.start_date.desc())).first()
+            assert (new.start_date, new.end_date) == (dt.date(2040, 2, 16), dt.date(2043, 2, 15))
+
+
+def test_ss3_term_end_opens_a_new_selection_round_90_days_before(app, people):
+    with app.app_context():
+        pid = _serving(people, "ss_admin", "350581001001", "XGY", dt.date(2040, 4, 1))
+        with as_user("ss_admin"):
+            assert terms.open_term_cases(TODAY).opened == 0  # 1 Apr is 91 days after 1 Jan: not yet
+            assert terms.open_term_cases(dt.date(2040, 1, 2)).opened == 1
+            [case] = _cases("recruitment")
+            assert (case.person_id, case.state) == (pid, "recommended")
+            assert case.data["position_code"] == "XGY" and case.data["reference_date"] == "2040-04-02"
+
+
+def test_term_settings_errors_name_the_place(app):
+    with pytest.raises(terms.TermConfigError) as info:
+        terms.term_rule({"terms": {"remind_days": 0}})
+    assert "settings.terms.remind_days" in info.value.message and "settings.terms.workflow" in info.value.message
+    assert terms.term_rule({}) is None

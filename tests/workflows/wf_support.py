@@ -1,0 +1,64 @@
+"""Helpers for the workflow tests: act as a demo user without HTTP, find people, clean up."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from app.core.tenancy import tenant_context
+from app.extensions import db
+
+WORKFLOW_TABLES = ("workflow_vote", "workflow_step", "workflow_instance")
+
+
+@contextlib.contextmanager
+def as_user(username: str) -> Iterator[Any]:
+    """Inside an app context: the user's scope (tenant, capture path) and its workflow ``Actor``."""
+    from app.security.context import scope_for
+    from app.security.models import CountyUser
+    from app.workflows.services import actor_for_user
+
+    user = db.session.scalar(select(CountyUser).where(CountyUser.username == username))
+    assert user is not None, username
+    scope = scope_for(user, None)
+    db.session.rollback()
+    assert scope is not None
+    with tenant_context(scope.tenant_id, user_id=user.id, capture_path=scope.capture_path,
+                        read_only=scope.read_only):
+        try:
+            yield actor_for_user(user)
+        finally:
+            db.session.rollback()
+    db.session.remove()
+
+
+def person_under(path_prefix_code: str, index: int = 0) -> int:
+    """A person living under the org unit with this code (current tenant)."""
+    from app.orgs.models import OrgUnit
+    from app.staffing.models import Person
+
+    unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == path_prefix_code))
+    assert unit is not None
+    ids = db.session.scalars(select(Person.id).join(OrgUnit, OrgUnit.id == Person.org_unit_id)
+                             .where(OrgUnit.path.startswith(unit.path)).order_by(Person.id)).all()
+    return ids[index]
+
+
+def org_id(code: str) -> int:
+    from app.orgs.models import OrgUnit
+
+    unit_id = db.session.scalar(select(OrgUnit.id).where(OrgUnit.code == code))
+    assert unit_id is not None
+    return unit_id
+
+
+def wipe_workflow_rows() -> None:
+    """Remove every case (all tenants) so counts in a test are its own; definitions stay."""
+    from app.workflows.models import WorkflowInstance, WorkflowStep, WorkflowVote
+
+    with db.engine.begin() as conn:
+        for model in (WorkflowVote, WorkflowStep, WorkflowInstance):
+            conn.execute(delete(model.__table__))
