@@ -39,9 +39,16 @@ def drain_jobs(timeout: float = 120.0) -> None:
     queues = current_app.extensions["countydesk_queues"].values()
     if not any(q.is_async for q in queues):
         return
+    def idle() -> bool:
+        # a job being picked up sits in the intermediate list before the started registry
+        return all(q.count == 0 and q.connection.llen(q.intermediate_queue_key) == 0
+                   and q.started_job_registry.count == 0 for q in queues)
+
     deadline = time.monotonic() + timeout
+    quiet = 0
     while time.monotonic() < deadline:
-        if all(q.count == 0 and q.started_job_registry.count == 0 for q in queues):
+        quiet = quiet + 1 if idle() else 0
+        if quiet >= 3:  # idle on three looks in a row, not between two steps of the worker
             return
         time.sleep(0.05)
     raise AssertionError("background jobs did not finish in time")

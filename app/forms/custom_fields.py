@@ -32,7 +32,7 @@ from app.forms.definition import DefinitionProblem, FieldDef, FormDef, load_form
 from app.forms.schemas import FormSchema, display, to_json
 from app.forms.services import FormValidationError
 from app.tenantio.problems import Problems
-from app.tenantio.sync import Target
+from app.tenantio.sync import Target, insert_new_versions
 
 ENTITIES = {"person": "人员", "appointment": "聘用记录", "org_unit": "组织机构"}
 PREFIX = "cf_"
@@ -133,22 +133,9 @@ def sync_custom_fields(target: Target, defs: Mapping[str, FormDef]) -> int:
     """A new definition version for every new or changed entity; returns the versions inserted."""
     if not defs:
         return 0
-    t = CustomFieldDefinition.__table__
-    inserted = 0
-    for entity, form in defs.items():
-        code = entity_code(entity)
-        row = target.conn.execute(select(t.c.version, t.c.spec).where(t.c.tenant_id == target.tenant_id,
-                                                                      t.c.code == code)
-                                  .order_by(t.c.version.desc()).limit(1)).first()
-        spec = form.to_dict()
-        if row is not None and row.spec == spec:
-            continue
-        target.conn.execute(t.insert().values(
-            tenant_id=target.tenant_id, code=code, version=(row.version if row else 0) + 1,
-            name=entity_label(entity), spec=spec, source="yaml"))
-        inserted += 1
-    target.report.count("insert", "custom_field_definition", inserted)
-    return inserted
+    wanted = [(entity_code(entity), form.to_dict(), {"name": entity_label(entity), "source": "yaml"})
+              for entity, form in defs.items()]
+    return insert_new_versions(target, CustomFieldDefinition.__table__, wanted)
 
 
 # -- the current tenant's definitions ---------------------------------------------------------------

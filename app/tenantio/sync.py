@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, func, select
 
 from app.tenantio.bulk import insert_rows, update_rows
 
@@ -77,4 +77,31 @@ def sync_rows(target: Target, table: Table, key_cols: tuple[str, ...], wanted: l
     update_rows(conn, table, "id", changed)
     target.report.count("insert", label, len(new_rows))
     target.report.count("update", label, len(changed))
+    return len(new_rows)
+
+
+def insert_new_versions(target: Target, table: Table, wanted: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> int:
+    """Versioned definitions (forms, workflows): insert version n+1 of each new or changed spec only.
+
+    ``wanted`` holds (code, spec, other columns). A spec equal to the latest stored version of its
+    code is left alone, so loading the same folder twice adds nothing and earlier versions stay as
+    they were (records and cases keep the version they started with). Returns the versions inserted.
+    """
+    t = table
+    latest = (select(t.c.code, func.max(t.c.version).label("version"))
+              .where(t.c.tenant_id == target.tenant_id).group_by(t.c.code).subquery())
+    rows = target.conn.execute(
+        select(t.c.code, t.c.version, t.c.spec)
+        .join(latest, (latest.c.code == t.c.code) & (latest.c.version == t.c.version))
+        .where(t.c.tenant_id == target.tenant_id))
+    current = {r.code: (r.version, r.spec) for r in rows}
+    new_rows = []
+    for code, spec, columns in wanted:
+        version, old = current.get(code, (0, None))
+        if old != spec:
+            new_rows.append({**columns, "tenant_id": target.tenant_id, "code": code, "version": version + 1,
+                             "spec": spec})
+    if new_rows:
+        target.conn.execute(t.insert(), new_rows)
+    target.report.count("insert", t.name, len(new_rows))
     return len(new_rows)

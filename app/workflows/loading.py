@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import func, select
 from yaml.constructor import SafeConstructor
 
 from app.tenantio.problems import Problems
-from app.tenantio.sync import Target
+from app.tenantio.sync import Target, insert_new_versions
 from app.workflows.definition import DefinitionInvalid, parse_definition
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -100,22 +99,5 @@ def sync_workflows(target: Target, definitions: list[dict[str, Any]], user_id: i
 
     if not definitions:
         return 0
-    t = WorkflowDefinition.__table__
-    latest = (select(t.c.code, func.max(t.c.version).label("version"))
-              .where(t.c.tenant_id == target.tenant_id).group_by(t.c.code).subquery())
-    rows = target.conn.execute(
-        select(t.c.code, t.c.version, t.c.spec)
-        .join(latest, (latest.c.code == t.c.code) & (latest.c.version == t.c.version))
-        .where(t.c.tenant_id == target.tenant_id))
-    current = {r.code: (r.version, r.spec) for r in rows}
-    new_rows = []
-    for spec in definitions:
-        version, old = current.get(spec["code"], (0, None))
-        if old == spec:
-            continue
-        new_rows.append({"tenant_id": target.tenant_id, "code": spec["code"], "version": version + 1,
-                         "name": spec["name"], "spec": spec, "created_by": user_id})
-    if new_rows:
-        target.conn.execute(t.insert(), new_rows)
-    target.report.count("insert", "workflow_definition", len(new_rows))
-    return len(new_rows)
+    wanted = [(spec["code"], spec, {"name": spec["name"], "created_by": user_id}) for spec in definitions]
+    return insert_new_versions(target, WorkflowDefinition.__table__, wanted)
