@@ -1,6 +1,6 @@
 """County recruitment and appraisal rules of a workflow (the ``rules:`` key), checked by the engine.
 
-A county writes its rules as data next to its states, e.g. Shishi's SS-5 round::
+A county writes its rules as data next to its states, e.g. an SS-5 selection round::
 
     rules:
       check_at: recommend      # checked when the village recommends (推荐上报)

@@ -4,10 +4,10 @@ Configured per county (``settings.terms`` in tenant.yaml)::
 
     terms:
       remind_days: 60          # open the case this many days before the appointment ends
-      workflow: renewal        # Guanling GL-3: renewal by the town; Shishi: a new SS-5 round (recruitment)
+      workflow: renewal        # e.g. a renewal by the town (GL-3), or a new selection round (SS-5)
       position: RKZR           # optional: only this position
 
-Run once a day (``countydesk workflows terms``, or cron); it is idempotent: an appointment whose
+Meant to run once a day (nothing schedules it yet); it is idempotent: an appointment whose
 person already has a case of that workflow for the year the term ends is skipped. The case gets
 ``position_code``, ``reference_date`` and ``term_start`` (the day after the end) where the
 workflow declares those fields, so a renewal's new term starts when the old one ends.
