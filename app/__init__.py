@@ -34,6 +34,7 @@ def _import_models() -> None:
 def _import_views() -> None:
     import app.core.admin_views
     import app.core.audit_views
+    import app.forms.attachment_views
     import app.forms.designer_views
     import app.forms.io_views
     import app.forms.views

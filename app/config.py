@@ -63,6 +63,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "UPLOAD_FOLDER": str(ROOT / "instance" / "files"),
         "COUNTYDESK_MAX_UPLOAD_MB": float(os.environ.get("COUNTYDESK_MAX_UPLOAD_MB", "20")),
         "COUNTYDESK_CJK_FONT": os.environ.get("COUNTYDESK_CJK_FONT", "").strip() or None,
+        # the scheduled tick runs the daily checks (term expiry …); off for a worker serving a test suite
+        "COUNTYDESK_DAILY_CHECKS": os.environ.get("COUNTYDESK_DAILY_CHECKS", "1") != "0",
     }
     if overrides:
         cfg.update(overrides)

@@ -11,10 +11,11 @@
 2. Times ``recompute_all_tenants`` (formulas compiled by ``Formula.to_sql``, one transaction) and a
    hand-written ``DELETE`` + ``INSERT … SELECT`` with the same arithmetic, staffed count, inputs JSON
    and rollups, alternately ``--repeat`` times (best time counts: other work only adds time), and
-   checks that both wrote the same rows. The recompute computes into a temporary table and writes
-   only rows that differ, so in these runs (the period's rows are already there, from the other
-   side) it reads everything and writes almost nothing; it is also timed once on an emptied period,
-   where every row is new (``every row new``).
+   checks that both wrote the same rows. The recompute compares what it computes with the stored
+   rows in the same statement and writes only rows that differ, so in these runs (the period's rows
+   are already there, from the other side) it reads everything and writes nothing; it is also timed
+   once on an emptied period, where every row is new (``every row new``). The load average is
+   printed with the results: on a shared machine absolute times scale with it, ratios much less.
 3. Times one tenant's recompute, and the Python back end (``Formula.compute``) over the fetched
    villages, in rows/s.
 """
@@ -168,26 +169,46 @@ def hand_written_sql() -> list[str]:
     return out
 
 
-def run_hand_written(url: str) -> float:
+def server_cpu(pid: int) -> float:
+    """CPU seconds used so far by a PostgreSQL backend on this machine (NaN if the server is elsewhere).
+
+    Why: on a shared machine wall time scales with the load average; the CPU a backend spends on the
+    same work varies much less, so it is printed beside the wall time.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_hand_written(url: str) -> tuple[float, float]:
+    """(wall s, server CPU s)."""
     with psycopg.connect(_conninfo(url)) as conn:
-        started = time.perf_counter()
+        cpu, started = server_cpu(conn.info.backend_pid), time.perf_counter()
         for statement in hand_written_sql():
             conn.execute(statement)  # type: ignore[arg-type]
         conn.commit()
-        return time.perf_counter() - started
+        return time.perf_counter() - started, server_cpu(conn.info.backend_pid) - cpu
 
 
-def run_engine(app: Any) -> tuple[float, Any]:
+def run_engine(app: Any) -> tuple[float, Any, float]:
+    """(wall s, report, server CPU s)."""
+    from sqlalchemy import text
+
     from app.core.tenancy import tenant_context
     from app.extensions import db
     from app.staffing.quotas import recompute_all_tenants
 
     with app.app_context(), tenant_context(None):
-        started = time.perf_counter()
+        pid = db.session.connection().execute(text("SELECT pg_backend_pid()")).scalar_one()
+        # no commit: the recompute's transaction continues on this connection, so the pid is its backend's
+        cpu, started = server_cpu(pid), time.perf_counter()
         report = recompute_all_tenants(PERIOD)
         took = time.perf_counter() - started
+        cpu = server_cpu(pid) - cpu
         db.session.remove()
-    return took, report
+    return took, report, cpu
 
 
 def one_tenant(app: Any, repeat: int) -> float:
@@ -261,35 +282,45 @@ def main(argv: list[str] | None = None) -> None:
     from app import create_app
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "FAB_UPDATE_PERMS": False})
-    warm, report = run_engine(app)  # also makes the version-1 rules
+    load_start = f"{os.getloadavg()[0]:.2f}"
+    warm, report, _cpu = run_engine(app)  # also makes the version-1 rules
     print(f"  warm-up: {report.summary()} ({warm:.2f} s)")
-    engine_times, hand_times = [], []
+    engine_times, hand_times, engine_cpu, hand_cpu = [], [], [], []
     for run in range(1, args.repeat + 1):
         vacuum(url)
-        took, report = run_engine(app)
+        took, report, cpu = run_engine(app)
         engine_times.append(took)
+        engine_cpu.append(cpu)
         engine_rows = fingerprint(url)
         vacuum(url)
-        hand_times.append(run_hand_written(url))
+        took, cpu = run_hand_written(url)
+        hand_times.append(took)
+        hand_cpu.append(cpu)
         hand_rows = fingerprint(url)
-        print(f"  run {run}: SQL back end {engine_times[-1]:.2f} s, hand-written {hand_times[-1]:.2f} s", flush=True)
+        print(f"  run {run}: SQL back end {engine_times[-1]:.2f} s (server CPU {engine_cpu[-1]:.2f} s), "
+              f"hand-written {hand_times[-1]:.2f} s (server CPU {hand_cpu[-1]:.2f} s), "
+              f"load {os.getloadavg()[0]:.2f}", flush=True)
         if engine_rows != hand_rows:
             raise SystemExit(f"the two sides wrote different rows: {engine_rows} vs {hand_rows}")
     empty_period(url)
     vacuum(url)
-    every_row_new, _report = run_engine(app)
+    every_row_new, _report, new_cpu = run_engine(app)
     if fingerprint(url) != hand_rows:
         raise SystemExit("the recompute into an empty period wrote different rows")
     single = one_tenant(app, 5)
     rows, fetch_s, compute_s = python_back_end(url)
     engine_s, hand_s = min(engine_times), min(hand_times)
+    print(f"\nload average (1 min) at the start / end: {load_start} / {os.getloadavg()[0]:.2f} on "
+          f"{os.cpu_count()} cores")
     print(f"\n{args.scale}: {sizes['tenants']:,} tenants, {sizes['villages']:,} villages, {sizes['staff']:,} staff; "
           f"{engine_rows[0]:,} quota rows (same rows from both sides)\n")
     engine_med, hand_med = statistics.median(engine_times), statistics.median(hand_times)
     print(f"{'SQL back end (recompute_all_tenants)':<40}{engine_s:8.2f} s best, {engine_med:.2f} s median "
-          f"({report.statements} statements)")
-    print(f"{'hand-written INSERT … SELECT':<40}{hand_s:8.2f} s best, {hand_med:.2f} s median")
-    print(f"{'SQL back end, every row new':<40}{every_row_new:8.2f} s ({every_row_new / hand_s:.2f}× hand-written)")
+          f"({report.statements} statements; server CPU {min(engine_cpu):.2f} s)")
+    print(f"{'hand-written INSERT … SELECT':<40}{hand_s:8.2f} s best, {hand_med:.2f} s median "
+          f"(server CPU {min(hand_cpu):.2f} s)")
+    print(f"{'SQL back end, every row new':<40}{every_row_new:8.2f} s ({every_row_new / hand_s:.2f}× hand-written; "
+          f"server CPU {new_cpu:.2f} s)")
     print(f"ratio SQL back end / hand-written: {engine_s / hand_s:.2f}× (best), {engine_med / hand_med:.2f}× (median)")
     print(f"{'one tenant (recompute_quotas, median)':<40}{single * 1000:8.1f} ms")
     print(f"{'Python back end (Formula.compute)':<40}{compute_s:8.2f} s {rows / compute_s:>12,.0f} rows/s "

@@ -78,6 +78,7 @@ def demo(app: Flask) -> dict[str, Any]:
     from app.security.services import add_user
     from app.staffing.quotas import recompute_quotas
     from app.tenantio.loader import load_tenant_folder
+    from app.workflows.appraisal_demo import load_demo_appraisals
 
     with app.app_context():
         ids = {}
@@ -86,6 +87,7 @@ def demo(app: Flask) -> dict[str, Any]:
             ids[slug] = report.tenant_id
             with tenant_context(report.tenant_id):
                 recompute_quotas("2025")
+                load_demo_appraisals(years=(2024,))  # results in both tenants (the isolation suite needs rows)
         add_user("ss_admin", role="county_admin", password=PASSWORD, tenant_slug="shishi")
         add_user("ss_town", role="town_clerk", password=PASSWORD, tenant_slug="shishi", scope_code="350581001")
         add_user("ss_village", role="village_worker", password=PASSWORD, tenant_slug="shishi",

@@ -50,6 +50,7 @@ def load_demo(app: Flask) -> list[tuple[str, str, str]]:
     from app.security.services import add_user
     from app.staffing.quotas import recompute_quotas
     from app.tenantio.loader import load_tenant_folder
+    from app.workflows.appraisal_demo import load_demo_appraisals
 
     logins: list[tuple[str, str, str]] = []
     with app.app_context():
@@ -61,6 +62,7 @@ def load_demo(app: Flask) -> list[tuple[str, str, str]]:
                 quotas = recompute_quotas(DEMO_PERIOD)
                 click.echo(f"{slug}：{DEMO_PERIOD} 年编制定额已计算（{quotas.summary()}）")
                 click.echo(f"{slug}：2025 年月报演示记录新增 {load_demo_records()} 条（部分逾期、部分未报）")
+                click.echo(f"{slug}：{load_demo_appraisals().summary()}")
                 town = db.session.scalar(select(OrgUnit).where(OrgUnit.level == "town").order_by(OrgUnit.path))
                 village = db.session.scalar(select(OrgUnit).where(
                     OrgUnit.level == "village", OrgUnit.parent_id == town.id).order_by(OrgUnit.path))

@@ -92,3 +92,52 @@ def bump_row_version(session: Session, obj: Any, *, theirs: dict[str, Any] | Non
         raise EditConflict(current_version=int(current or 0), submitted_version=loaded, theirs=theirs, mine=mine)
     setattr(obj, VERSION_KEY, loaded + 1)
     return loaded, loaded + 1
+
+
+class DeleteConflict(EditConflict):
+    """A delete of a row someone changed since the clerk saw it: refused, the row stays."""
+
+    def __init__(self, *, current_version: int, submitted_version: int | None,
+                 theirs: dict[str, Any] | None = None):
+        super().__init__(current_version=current_version, submitted_version=submitted_version, theirs=theirs)
+        self.message = (f"删除冲突：这条记录在您打开后已被他人修改（当前版本 {current_version}，"
+                        f"您看到的是版本 {submitted_version}），未删除。请查看最新内容后再决定是否删除。")
+        self.args = (self.message,)
+
+
+class RowVersionInvalid(CountyDeskError):
+    status = 422
+
+    def __init__(self) -> None:
+        super().__init__("row_version 应为整数（读取记录时得到的版本号）")
+
+
+def parse_version(submitted: Any) -> int | None:
+    """The submitted version as an int; None when absent; :class:`RowVersionInvalid` when not a number."""
+    if submitted is None or submitted == "":
+        return None
+    try:
+        return int(submitted)
+    except (TypeError, ValueError):
+        raise RowVersionInvalid() from None
+
+
+def claim_for_delete(session: Session, obj: Any, submitted: int | None,
+                     theirs: dict[str, Any] | None = None) -> None:
+    """Refuse deleting ``obj`` unless the deleter saw its current version; then hold the row.
+
+    Why a compare-and-set and not only a comparison: between the check and the DELETE a colleague
+    could save. ``UPDATE … SET row_version = row_version WHERE row_version = :seen`` both checks and
+    locks the row (PostgreSQL keeps the lock to the commit), so a concurrent save then fails its own
+    compare-and-set instead of being deleted unseen.
+    """
+    mapper = inspect(obj).mapper
+    table, pk_col = mapper.local_table, mapper.primary_key[0]
+    pk = mapper.primary_key_from_instance(obj)[0]
+    version_col = table.c[VERSION_KEY]
+    result = session.connection().execute(
+        table.update().where(pk_col == pk, version_col == submitted).values({VERSION_KEY: version_col}))
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        current = session.connection().execute(
+            table.select().with_only_columns(version_col).where(pk_col == pk)).scalar()
+        raise DeleteConflict(current_version=int(current or 0), submitted_version=submitted, theirs=theirs)

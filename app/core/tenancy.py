@@ -215,6 +215,11 @@ def _guard_flush(session: Session, flush_context: Any, instances: Any) -> None:
                 _check_write(session, obj, scope, is_new=False)
 
 
+def check_may_change(session: Session, obj: Any) -> None:
+    """The flush guard's verdict on changing ``obj``, asked early (a refusal must win over a 422)."""
+    _check_write(session, obj, _scope.get(), is_new=False)
+
+
 def _check_write(session: Session, obj: Any, scope: Scope | None, is_new: bool) -> None:
     if scope is None or scope.tenant_id is None:
         raise ScopeDenied("没有选定县（租户），不能写入数据")

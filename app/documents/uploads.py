@@ -1,15 +1,18 @@
 """Uploaded files: size limit, type by content (not by name), stored under the tenant's folder.
 
-A file is refused before anything parses it when it is too big or is not an xlsx/csv: the name
-means nothing (a renamed .exe or an old binary .xls is recognised by its first bytes). Accepted
-files go to ``<uploads>/<tenant_slug>/<uuid>.<ext>`` so a background job of that county, and only
-of that county, finds them again.
+A file is refused before anything parses it when it is too big or is not of an accepted kind: the
+name means nothing (a renamed .exe or an old binary .xls is recognised by its first bytes). Import
+files (xlsx/csv) go to ``<uploads>/<tenant_slug>/<uuid>.<ext>`` so a background job of that county,
+and only of that county, finds them again. Attachments of form records (PDF, JPG/PNG, docx, xlsx:
+documents a county files with a record; nothing a browser would run or render as a page) go to
+``<uploads>/<tenant_slug>/<folder>/<uuid>.<ext>`` -- the user's file name is never part of a path.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -24,6 +27,14 @@ from app.tenantio.tables import Table, decode_text, load_table
 DEFAULT_MAX_UPLOAD_MB = 20
 ACCEPTED = "Excel 工作簿（.xlsx）或 CSV（UTF-8 或 GBK 编码）"
 CHUNK = 1 << 16
+ATTACHMENT_TYPES = {"pdf": "application/pdf", "jpg": "image/jpeg", "png": "image/png",
+                    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+"""Accepted attachment kinds (by content) and the content type they are served with."""
+ATTACHMENT_ACCEPTED = "PDF、JPG/PNG 图片、Word 文档（.docx）或 Excel 工作簿（.xlsx）"
+ATTACHMENT_SUFFIXES = ".pdf,.jpg,.jpeg,.png,.docx,.xlsx"
+"""For the file input's ``accept`` (a hint to the browser; the content decides)."""
+_STORED_KEY = re.compile(r"^(?:[A-Za-z][A-Za-z0-9_]{0,31}/){1,3}[0-9a-f]{32}\.(?:pdf|jpg|png|docx|xlsx)$")
 
 
 class UploadRefused(CountyDeskError):
@@ -94,6 +105,60 @@ def detect_kind(data: bytes, name: str = "") -> str:
     except ValueError as exc:
         raise UploadRefused(f"{label}的文字编码无法识别。只接受 {ACCEPTED}") from exc
     return "csv"
+
+
+def detect_attachment_kind(data: bytes, name: str = "") -> str:
+    """``pdf``, ``jpg``, ``png``, ``docx`` or ``xlsx`` from the bytes; anything else is refused in Chinese."""
+    label = f"「{name}」" if name else "上传的文件"
+    if not data:
+        raise UploadRefused(f"{label}是空文件，请重新选择文件")
+    if data[:5] == b"%PDF-":
+        return "pdf"
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if data[:4] == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                names = set(archive.namelist())
+        except zipfile.BadZipFile as exc:
+            raise UploadRefused(f"{label}是损坏的压缩文件。只接受 {ATTACHMENT_ACCEPTED}") from exc
+        if "[Content_Types].xml" in names and "word/document.xml" in names:
+            return "docx"
+        if "[Content_Types].xml" in names and "xl/workbook.xml" in names:
+            return "xlsx"
+        raise UploadRefused(f"{label}是压缩包，不是 Word 或 Excel 文件。只接受 {ATTACHMENT_ACCEPTED}")
+    raise UploadRefused(f"{label}的类型不被接受（按文件内容判断，与扩展名无关）。只接受 {ATTACHMENT_ACCEPTED}")
+
+
+def new_file_key(folder: str, ext: str) -> str:
+    """A fresh stored key ``folder/<uuid>.<ext>``; ``folder`` is built from codes (``forms/<form code>``),
+    never from a user's file name."""
+    key = f"{folder}/{uuid.uuid4().hex}.{ext}"
+    if not _STORED_KEY.match(key):
+        raise UploadRefused("附件的存放位置无效")
+    return key
+
+
+def save_tenant_file(key: str, data: bytes) -> Path:
+    """Write bytes at a key from ``new_file_key`` under the current tenant's folder."""
+    if not _STORED_KEY.match(key):
+        raise UploadRefused("附件的存放位置无效")
+    path = upload_root() / _tenant_slug() / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def tenant_file_path(key: str) -> Path:
+    """The current tenant's stored file of a key from ``save_tenant_file`` (another tenant's never resolves)."""
+    if not isinstance(key, str) or not _STORED_KEY.match(key):
+        raise NotFound("文件不存在")
+    path = upload_root() / _tenant_slug() / key
+    if not path.is_file():
+        raise NotFound("文件不存在")
+    return path
 
 
 def upload_root() -> Path:

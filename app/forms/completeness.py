@@ -1,8 +1,9 @@
 """Reporting completeness of a periodic form (DHIS2's reporting rate): per town and for the county.
 
 Expected units are the org units of the form's target level inside the user's scope; a unit's
-report is *on time* when submitted by the end of the due day (``services.due_date``), *late*
-when submitted after it, and *missing* otherwise (no record, or a draft never submitted).
+report is *on time* when submitted by the end of the due day (``services.due_date``) on the
+county's clock (``settings.time_zone``, default Asia/Shanghai: submission times are stored in
+UTC), *late* when submitted after it, and *missing* otherwise (no record, or a draft never submitted).
 Everything is one grouped Core statement, so the tenant is filtered explicitly here (Core
 statements are not scoped by the data layer) and the capture path of a town clerk narrows it.
 """
@@ -20,7 +21,8 @@ from app.core.tenancy import current_scope, current_tenant_id
 from app.extensions import db
 from app.forms.definition import FormDef
 from app.forms.models import FormRecord
-from app.forms.services import PERIOD_HINTS, PERIOD_PATTERNS, due_date, get_form
+from app.forms.periods import PERIOD_HINTS, PERIOD_PATTERNS, due_date, end_of_day_utc, local_today, tenant_zone
+from app.forms.services import get_form
 from app.orgs.models import OrgUnit
 
 STATUS_LABELS = {"on_time": "按时", "late": "逾期", "missing": "未报", "draft": "草稿未提交"}
@@ -85,7 +87,8 @@ class Completeness:
     county: Rate
 
     def due_passed(self, today: dt.date | None = None) -> bool:
-        return (today or dt.date.today()) > self.due
+        """Whether the due day is over on the county's clock."""
+        return (today or local_today()) > self.due
 
 
 def periodic_form(code: str) -> FormDef:
@@ -118,7 +121,7 @@ def _units(form: FormDef, due: dt.date, period: str) -> _Units:
     tenant_id = current_tenant_id()
     unit = OrgUnit.__table__.alias("unit")
     rec = FormRecord.__table__.alias("rec")
-    deadline = dt.datetime.combine(due + dt.timedelta(days=1), dt.time())
+    deadline = end_of_day_utc(due, tenant_zone(tenant_id))  # submitted_at is naive UTC
     submitted = and_(rec.c.status == "submitted", rec.c.submitted_at.is_not(None))
     on_time = case((and_(submitted, rec.c.submitted_at < deadline), 1), else_=0)
     late = case((and_(submitted, rec.c.submitted_at >= deadline), 1), else_=0)

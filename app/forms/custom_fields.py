@@ -6,8 +6,13 @@ same derived marshmallow schema and WTForms fields.  Each entity's fields are ve
 ``custom_field_definition`` (code ``_person`` / ``_appointment`` / ``_org_unit``) whose ``spec`` is
 an ordinary form dict; they are kept out of ``form_definition`` so form lists never show them.
 
+Which fields the FAB list shows is part of the definition: ``list: [codes]`` at the top of an
+entity's definition, or ``list: true`` on a field (both accepted, stored as the top-level list);
+when nothing is said, the first three fields. Every field (except attachments) is searchable.
+
 FAB builds a view's forms once at startup; the mixins here add the current tenant's fields per
-request (a cached subclass of the view's form per tenant and definition version) and validate
+request (a cached subclass of the view's form per tenant and definition version, in
+``custom_fields_forms``), list columns, search and sort (``custom_fields_list``), and validate
 ``extra`` on API writes.
 """
 
@@ -16,6 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from functools import lru_cache
 from threading import Lock
 from typing import Any
@@ -23,10 +29,10 @@ from typing import Any
 from flask import g, has_request_context
 from marshmallow import Schema, ValidationError
 from sqlalchemy import func, inspect, select
-from wtforms import Form
 
 from app.core.tenancy import current_scope, current_tenant_id
 from app.extensions import db
+from app.forms.custom_fields_list import LIST_DEFAULT, CustomFieldsListMixin
 from app.forms.custom_fields_models import CustomFieldDefinition
 from app.forms.definition import DefinitionProblem, FieldDef, FormDef, load_form, parse_form
 from app.forms.schemas import FormSchema, display, to_json
@@ -77,18 +83,95 @@ def entity_problem_text(entity: str, p: DefinitionProblem) -> str:
     return f"{where}：{p.message}"
 
 
+@dataclass(frozen=True)
+class EntityFormDef(FormDef):
+    """An entity's custom fields: a form definition plus which fields the list screen shows.
+
+    ``list_codes`` None means "not said": the first :data:`LIST_DEFAULT` fields are listed.
+    Stored in the spec as a top-level ``list: [codes]`` (the designer's field table keeps
+    top-level keys, so switching between the table and the YAML box does not lose it).
+    """
+
+    list_codes: tuple[str, ...] | None = None
+
+    def __hash__(self) -> int:
+        return hash((FormDef.__hash__(self), self.list_codes))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        if self.list_codes is not None:
+            out["list"] = list(self.list_codes)
+        return out
+
+    @property
+    def list_fields(self) -> tuple[FieldDef, ...]:
+        if self.list_codes is None:
+            return tuple(f for f in self.fields if f.type != "attachment")[:LIST_DEFAULT]
+        return tuple(self.field_index[c] for c in self.list_codes if c in self.field_index)
+
+
+
+
+def _take_list_flags(raw: Mapping[str, Any], problems: list[tuple[Any, str]],
+                     entity: str) -> tuple[dict[str, Any], tuple[str, ...] | None]:
+    """Remove ``list: [codes]`` and per-field ``list: true`` from ``raw``; the codes to list (None: not said)."""
+    out = dict(raw)
+    top = out.pop("list", None)
+    flagged: list[str] = []
+    said = top is not None
+    sections = out.get("sections")
+    if isinstance(sections, list):
+        new_sections = []
+        for i, sec in enumerate(sections):
+            if isinstance(sec, Mapping) and isinstance(sec.get("fields"), list):
+                fields = []
+                for j, f in enumerate(sec["fields"]):
+                    if isinstance(f, Mapping) and "list" in f:
+                        flag = f["list"]
+                        said = True
+                        if not isinstance(flag, bool):
+                            problems.append((("sections", i, "fields", j, "list"),
+                                             f"{entity_label(entity)}字段「{f.get('code')}」：list 应为 true 或 false"))
+                        elif flag and isinstance(f.get("code"), str):
+                            flagged.append(f["code"])
+                        f = {k: v for k, v in f.items() if k != "list"}
+                    fields.append(f)
+                sec = {**sec, "fields": fields}
+            new_sections.append(sec)
+        out["sections"] = new_sections
+    if top is None:
+        return out, (tuple(flagged) if said else None)
+    if not isinstance(top, list) or not all(isinstance(c, str) for c in top):
+        problems.append((("list",), f"{entity_label(entity)}：list 应为列表页显示的字段代码列表（如 [cert_no]）"))
+        return out, None
+    return out, tuple(dict.fromkeys([*top, *flagged]))
+
+
 def parse_entity(entity: str, body: Any, functions: Any = None) -> tuple[FormDef | None, list[tuple[Any, str]]]:
-    """The entity's definition and its problems as (path inside the form dict, Chinese text)."""
+    """The entity's definition (an :class:`EntityFormDef`) and its problems as (path, Chinese text)."""
     raw = entity_form_dict(entity, body)
     problems: list[tuple[Any, str]] = []
+    list_codes: tuple[str, ...] | None = None
     if isinstance(raw, Mapping):
         for key in UNSUPPORTED_KEYS:
             if key in raw:
                 problems.append(((key,), f"{entity_label(entity)}：不支持「{key}」（只能定义字段）"))
-        raw = {k: v for k, v in raw.items() if k not in UNSUPPORTED_KEYS}
+        raw, list_codes = _take_list_flags({k: v for k, v in raw.items() if k not in UNSUPPORTED_KEYS},
+                                           problems, entity)
     form, found = parse_form(raw, functions)
     problems += [(p.path, entity_problem_text(entity, p)) for p in found]
-    return (None if problems else form), problems
+    if form is not None and list_codes is not None:
+        unknown = [c for c in list_codes if c not in form.field_index]
+        if unknown:
+            problems.append((("list",), f"{entity_label(entity)}：list 中的字段「{'、'.join(unknown)}」未定义"))
+    if problems or form is None:
+        return None, problems
+    return _with_list(form, list_codes), problems
+
+
+def _with_list(form: FormDef, list_codes: tuple[str, ...] | None) -> EntityFormDef:
+    values = {f.name: getattr(form, f.name) for f in dataclass_fields(FormDef) if f.name != "field_index"}
+    return EntityFormDef(**values, list_codes=list_codes)
 
 
 # -- tenant.yaml --------------------------------------------------------------------------------
@@ -153,7 +236,13 @@ class LiveCustom:
 
 @lru_cache(maxsize=256)
 def _parse(tenant_id: int | None, code: str, version: int, spec_key: str) -> FormDef:
-    return load_form(json.loads(spec_key))
+    entity = entity_of(code)
+    spec = json.loads(spec_key)
+    if entity is None:
+        return load_form(spec)
+    problems: list[tuple[Any, str]] = []
+    raw, list_codes = _take_list_flags(spec, problems, entity)
+    return _with_list(load_form(raw), list_codes)
 
 
 def live_of(row: CustomFieldDefinition) -> LiveCustom:
@@ -279,93 +368,12 @@ def load_values(live: LiveCustom, data: Mapping[str, Any]) -> dict[str, Any]:
 
 # -- screens ----------------------------------------------------------------------------------------
 
-_FORMS: dict[tuple[int, int | None, int], type[Form]] = {}
-
-
-def _form_value(f: FieldDef, value: Any) -> Any:
-    if f.type in ("org_unit", "person") and value is not None:
-        return str(value)
-    return value
-
-
-def _posted_value(f: FieldDef, value: Any) -> Any:
-    if f.type == "boolean":
-        return bool(value)
-    if f.type == "multichoice":
-        return list(value or [])
-    return value if value not in ("", None) else None
-
-
-def custom_form(base: type[Form], live: LiveCustom) -> type[Form]:
-    """``base`` (a view's add or edit form) plus the custom fields of one definition version (cached)."""
-    key = (id(base), live.tenant_id, live.version)
-    cls = _FORMS.get(key)
-    if cls is not None:
-        return cls
-    from app.forms.wtforms_gen import build_field
-
-    form = live.form
-    names = {PREFIX + f.code: f for f in form.fields}
-
-    def process(self: Any, formdata: Any = None, obj: Any = None, data: Any = None, extra_filters: Any = None,
-                **kwargs: Any) -> None:
-        extra = (getattr(obj, "extra", None) or {}) if obj is not None else {}
-        for name, f in names.items():
-            if f.code in extra:
-                kwargs.setdefault(name, _form_value(f, extra[f.code]))
-        base.process(self, formdata, obj, data=data, extra_filters=extra_filters, **kwargs)
-        self._cf_values = None
-        _fill_choices(self, names)
-
-    def validate(self: Any, extra_validators: Any = None) -> bool:
-        ok = base.validate(self, extra_validators)
-        raw = {f.code: _posted_value(f, self[name].data) for name, f in names.items()}
-        try:
-            values = load_values(live, raw)
-        except ValidationError as exc:
-            messages = exc.messages if isinstance(exc.messages, dict) else {"_form": exc.messages}
-            for code, texts in messages.items():
-                name = PREFIX + str(code)
-                if name in self:
-                    self[name].errors = [*(self[name].errors or []),
-                                         *[str(t) for t in (texts if isinstance(texts, list) else [texts])]]
-            return False
-        self._cf_values = to_json(values)
-        return ok
-
-    def populate_obj(self: Any, obj: Any) -> None:
-        for name, field in self._fields.items():
-            if name not in names:
-                field.populate_obj(obj, name)
-        if self._cf_values is not None:
-            obj.extra = {**(getattr(obj, "extra", None) or {}), **self._cf_values}
-
-    attrs: dict[str, Any] = {name: build_field(f) for name, f in names.items()}
-    attrs.update(process=process, validate=validate, populate_obj=populate_obj, cf_names=list(names))
-    cls = type(f"{base.__name__}Custom", (base,), attrs)
-    with _LOCK:
-        if len(_FORMS) > 2_000:
-            _FORMS.clear()
-        _FORMS[key] = cls
-    return cls
-
-
-def _fill_choices(form: Any, names: Mapping[str, FieldDef]) -> None:
-    from app.forms.views import _person_choices, _unit_choices
-
-    for name, f in names.items():
-        if f.type == "org_unit":
-            form[name].choices = _unit_choices("")
-        elif f.type == "person":
-            form[name].choices = _person_choices()
-
-
 def _entity_of_view(view: Any) -> str:
     return str(view.datamodel.obj.__tablename__)
 
 
-class CustomFieldsViewMixin:
-    """Put before ``TenantModelView``: the tenant's custom fields on add, edit and show."""
+class CustomFieldsViewMixin(CustomFieldsListMixin):
+    """Put before ``TenantModelView``: the tenant's custom fields on add, edit, show and the list."""
 
     datamodel: Any
 
@@ -377,6 +385,8 @@ class CustomFieldsViewMixin:
     def _cf_form(self, key: str) -> Any:
         base = self.__dict__.get(key)
         live = self._cf_live() if base is not None else None
+        from app.forms.custom_fields_forms import custom_form
+
         return custom_form(base, live) if base is not None and live is not None and live.form.fields else base
 
     @property

@@ -17,11 +17,12 @@ from typing import Any
 import yaml
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from wtforms import SelectField, StringField
 from wtforms import validators as v
 
-from app.core.errors import CountyDeskError
+from app.core import designer_base as base
+from app.core.designer_base import CheckedBase, DesignerProblems, VersionInfo
+from app.core.designer_base import to_yaml as to_yaml  # the designer screens show definitions as YAML
 from app.extensions import db
 from app.forms import custom_fields as cf
 from app.forms.custom_fields_models import CustomFieldDefinition
@@ -39,27 +40,18 @@ NEW_FORM: dict[str, Any] = {"code": "", "name": "", "target": "village", "period
                                 {"code": "title", "label": "标题", "type": "text", "required": True}]}]}
 
 
-class DesignerError(CountyDeskError):
+class DesignerError(DesignerProblems):
     """Nothing was saved; ``problems`` lists every reason in Chinese."""
 
-    status = 422
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("表单定义有误，未保存：" + "；".join(problems))
+    subject = "表单定义"
 
 
-@dataclass
-class Checked:
-    """The outcome of parsing what the admin typed: the definition (None if any problem) and every problem."""
-
-    raw: Any
-    form: FormDef | None
-    problems: list[str] = field(default_factory=list)
+class Checked(CheckedBase[FormDef]):
+    """The outcome of parsing what the admin typed: the form (None if any problem) and every problem."""
 
     @property
-    def ok(self) -> bool:
-        return self.form is not None and not self.problems
+    def form(self) -> FormDef | None:
+        return self.parsed
 
 
 # -- reading what was typed ---------------------------------------------------------------------
@@ -187,12 +179,6 @@ def raw_from_post(form: Mapping[str, Any], entity: str | None) -> tuple[Any, dic
     return raw, {}, []
 
 
-def to_yaml(raw: Any) -> str:
-    if raw is None:
-        return ""
-    return yaml.safe_dump(raw, allow_unicode=True, sort_keys=False, default_flow_style=None, width=120)
-
-
 def entity_body(raw: Any) -> Any:
     """What the designer shows for custom fields: the definition without its fixed code, name and target."""
     if isinstance(raw, Mapping):
@@ -239,8 +225,7 @@ def _exists(code: str) -> bool:
 
 
 def latest_version(code: str) -> int | None:
-    model = _model(code)
-    return db.session.scalar(select(func.max(model.version)).where(model.code == code))
+    return base.latest_version(_model(code), code)
 
 
 def _model(code: str | None) -> Any:
@@ -254,22 +239,15 @@ def save(checked: Checked, *, editing: str | None = None,
     if not checked.ok or checked.form is None:
         raise DesignerError(checked.problems or ["定义无效"])
     entity = cf.entity_of(editing)
-    try:
+    with base.committing(DesignerError, "同时有人保存了这张表单，请重新打开后再修改"):
         if entity is not None:
             row = cf.save_entity(entity, checked.form, base_version)
         else:
-            if editing is not None and base_version is not None:
+            if editing is not None:
                 latest = latest_version(editing)
-                if latest is not None and latest != base_version:
+                if base.is_stale(latest, base_version):
                     raise DesignerError([f"表单「{editing}」已被他人改为第{latest}版，请重新打开后再修改"])
             row = save_definition(checked.form, source="designer")
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise DesignerError(["同时有人保存了这张表单，请重新打开后再修改"]) from None
-    except Exception:
-        db.session.rollback()
-        raise
     return row
 
 
@@ -302,34 +280,14 @@ def form_summaries() -> list[FormSummary]:
     return sorted(out, key=lambda s: s.name)
 
 
-@dataclass(frozen=True)
-class VersionInfo:
-    version: int
-    name: str
-    source: str
-    created_at: Any
-    user: str
-
-
 def versions(code: str) -> list[VersionInfo]:
     """Every version of a form, newest first, with who saved it and when."""
-    from app.security.models import CountyUser
-
-    model = _model(code)
-    rows = db.session.scalars(select(model).where(model.code == code).order_by(model.version.desc())).all()
-    ids = {r.created_by for r in rows if r.created_by}
-    users = dict(db.session.execute(select(CountyUser.id, CountyUser.username)
-                                    .where(CountyUser.id.in_(ids))).all()) if ids else {}
-    return [VersionInfo(r.version, r.name, r.source, r.created_at, users.get(r.created_by, "—") if r.created_by
-                        else ("导入" if r.source == "yaml" else "—")) for r in rows]
+    return base.version_list(_model(code), code, lambda r: "导入" if r.source == "yaml" else "—")
 
 
 def spec_of(code: str, version: int | None = None) -> Any:
     """A version (latest when None) of a form or of an entity's custom fields, or None."""
-    model = _model(code)
-    stmt = select(model).where(model.code == code)
-    stmt = stmt.where(model.version == version) if version else stmt.order_by(model.version.desc())
-    return db.session.scalars(stmt.limit(1)).first()
+    return base.stored_version(_model(code), code, version)
 
 
 @dataclass
@@ -368,10 +326,7 @@ def diff_specs(old: Mapping[str, Any], new: Mapping[str, Any]) -> Diff:
 
 
 def diff(code: str, a: int, b: int) -> Diff | None:
-    old, new = spec_of(code, a), spec_of(code, b)
-    if old is None or new is None:
-        return None
-    return diff_specs(old.spec, new.spec)
+    return base.diff_versions(spec_of, diff_specs, code, a, b)
 
 
 # -- preview --------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import lazy_gettext as _
 from flask_wtf import FlaskForm
 
+from app.core.designer_base import diff_args, posted_action
 from app.core.registry import ViewSpec, declare_view
 from app.forms import custom_fields as cf
 from app.forms import designer
@@ -61,11 +62,7 @@ class FormDesignerView(BaseView):
         preview = None
         checked: Checked | None = None
         if request.method == "POST":
-            if not FlaskForm().validate_on_submit():
-                abort(400)
-            action = request.form.get("action", "check")
-            posted_version = request.form.get("base_version", "")
-            base_version = int(posted_version) if posted_version.isdigit() else None
+            action, base_version = posted_action()
             raw, lines, syntax = designer.raw_from_post(request.form, entity)
             checked = designer.check(raw, lines, editing=code, syntax=syntax)
             if checked.ok and action == "save":
@@ -118,15 +115,13 @@ class FormDesignerView(BaseView):
     @has_access
     @permission_name("show")
     def diff(self, code: str) -> Any:
-        a, b = request.args.get("a", ""), request.args.get("b", "")
-        if not (a.isdigit() and b.isdigit()):
-            abort(400)
-        result = designer.diff(code, int(a), int(b))
+        a, b = diff_args()
+        result = designer.diff(code, a, b)
         if result is None:
             abort(404)
         entity = cf.entity_of(code)
         row = designer.spec_of(code)
-        return self._render("designer_diff.html", code=code, a=int(a), b=int(b), diff=result,
+        return self._render("designer_diff.html", code=code, a=a, b=b, diff=result,
                             field_types=FIELD_TYPE_LABELS,
                             title=cf.entity_label(entity) if entity else (row.name if row else code))
 

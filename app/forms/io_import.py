@@ -9,10 +9,11 @@ between dry run and commit; this module knows one form's rows:
 * each row is checked by the same code as a screen or the API: the form's derived marshmallow
   schema (``schemas.load_data``), formula defaults and cross-field rules (``services``), the natural
   key, the period lock — plus, explicitly, the user's capture scope, because the write is bulk;
-* rows are written in bulk with Core statements (one ``INSERT … RETURNING`` per thousand rows,
-  one ``executemany`` UPDATE for changed rows, one INSERT of audit events): a per-row ORM flush is
-  ten times slower (measured by the documents import). The tenant and scope checks the ORM guard
-  would do are therefore done here, row by row, and reported as row problems;
+* everything that depends only on the form is prepared once per import, not per row: the schema
+  (per set of columns present), the compiled formulas (``services.compiled_checks``), the lock date;
+* rows are written in bulk by ``app.forms.io_import_write`` (COPY / Core statements, not the ORM).
+  The tenant and scope checks the ORM guard would do are therefore done here, row by row, and
+  reported as row problems;
 * writing by natural key makes a re-run of the same file change nothing (no UPDATE, no audit event).
 
 Text cells are stored exactly as typed (``=cmd|' /C calc'!A0`` stays that text; exports escape it).
@@ -28,17 +29,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from marshmallow import ValidationError
-from sqlalchemy import JSON, Connection, String, Table, bindparam, func, insert, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from marshmallow import Schema, ValidationError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core.errors import CountyDeskError, ScopeDenied
+from app.core.errors import CountyDeskError
 from app.core.tenancy import current_scope, current_tenant_id
 from app.documents.importer import ImportColumn, ImportCounts, ImportProblem
 from app.forms import services
 from app.forms.definition import FieldDef, FormDef
-from app.forms.models import AUDIT_KEYS, FormRecord
+from app.forms.io_import_write import CleanRow, write_rows
+from app.forms.models import FormRecord
+from app.forms.periods import local_today
 from app.forms.schemas import schema_class, to_json
 from app.orgs.models import ORG_LEVEL_LABELS, OrgUnit
 from app.staffing.models import Person
@@ -51,23 +53,10 @@ TRUE_TEXTS = frozenset({"是", "true", "yes", "y", "1", "对", "√"})
 FALSE_TEXTS = frozenset({"否", "false", "no", "n", "0", "×"})
 LIST_SPLIT = re.compile(r"[、,，;；\n]")
 HANDLER_FACTORY = "app.forms.io_import.FormImport"
-BATCH = 1000
 
 
 class NoNaturalKey(CountyDeskError):
     status = 422
-
-
-@dataclass
-class CleanRow:
-    natural_key: str
-    org_unit_id: int | None
-    person_id: int | None
-    period: str | None
-    data: dict[str, Any]
-    existing_id: int | None = None
-    old_data: dict[str, Any] | None = None
-    old_version: int = 1
 
 
 @dataclass(frozen=True)
@@ -167,9 +156,14 @@ class FormImport:
         self._units: dict[str, tuple[int, str, str, str]] | None = None
         self._persons: dict[str, tuple[int, str, int | None]] | None = None
         self._existing: dict[str, _Existing] | None = None
-        # The form's derived schema (as ``schemas.load_data`` uses it), instantiated once: a new instance
-        # per row deep-copies every field and costs more than the validation itself.
-        self._schema = schema_class(self.form, current_tenant_id(), self.live.version)()
+        # The form's derived schema (as ``schemas.load_data`` uses it), instantiated once per set of columns
+        # a row has: a new instance per row deep-copies every field and costs more than the validation, and
+        # a schema of every field spends most of its time on fields the file does not have.
+        self._schema_class = schema_class(self.form, current_tenant_id(), self.live.version)
+        self._schemas: dict[frozenset[str], Schema] = {}
+        self._required = frozenset(f.code for f in self.form.fields if f.required)
+        self._checks = services.compiled_checks(self.form)
+        self._today = local_today()
 
     # -- lookups, each one query per import ----------------------------------------------------------
 
@@ -223,7 +217,7 @@ class FormImport:
                 bad(PERIOD, period, f"期间必填（{services.PERIOD_HINTS[self.form.periodicity]}）")
             elif not services.PERIOD_PATTERNS[self.form.periodicity].match(period):
                 bad(PERIOD, period, f"期间无效，应为{services.PERIOD_HINTS[self.form.periodicity]}")
-            elif not self.county_admin and services.is_locked(self.form, period):
+            elif not self.county_admin and services.is_locked(self.form, period, self._today):
                 bad(PERIOD, period, f"{period} 期已于 {services.lock_date(self.form, period)} 锁定，"
                                     "只有县管理员可以修改")
         given = self._cells(row, bad)
@@ -250,12 +244,12 @@ class FormImport:
             return None, problems
         if old is None:
             try:
-                services._apply_formula_defaults(self.form, values, fresh)
+                services._apply_formula_defaults(self.form, values, fresh, self._checks)
             except services.FormValidationError as exc:
                 self._put(exc.errors, given, bad)
                 return None, problems
         errors: dict[str, list[str]] = {}
-        services._check_rules(self.form, values, errors)
+        services._check_rules(self.form, values, errors, self._checks)
         if errors:
             self._put(errors, given, bad)
             return None, problems
@@ -267,8 +261,12 @@ class FormImport:
         return clean, []
 
     def _merged(self, old: _Existing, given: Mapping[str, Any]) -> dict[str, Any]:
-        """An update keeps the stored values of the columns the file does not have."""
-        return {**{k: v for k, v in old.data.items() if k in self.form.field_index}, **given}
+        """An update keeps the stored values of the columns the file does not have.
+
+        Stored blanks are left out: checking them changes nothing (the stored blank stays, and a required
+        field left out is still reported), and the schema then checks only the fields the row has.
+        """
+        return {**{k: v for k, v in old.data.items() if v is not None and k in self.form.field_index}, **given}
 
     def _place(self, row: Mapping[str, str], bad: Any) -> tuple[int | None, int | None]:
         """The row's org unit (by code) or person (by ID number), checked against the user's capture scope."""
@@ -351,13 +349,24 @@ class FormImport:
     def _load(self, raw: dict[str, Any], bad: Any) -> dict[str, Any] | None:
         """The form's schema (the same one screens and the API use); errors become row problems."""
         try:
-            loaded: dict[str, Any] = self._schema.load(dict(raw))
+            loaded: dict[str, Any] = self._schema_for(raw).load(dict(raw))
             return loaded
         except ValidationError as exc:
             messages = exc.messages if isinstance(exc.messages, dict) else {"_form": exc.messages}
             self._put({str(k): [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in messages.items()},
                       raw, bad)
             return None
+
+    def _schema_for(self, raw: Mapping[str, Any]) -> Schema:
+        """The schema limited to the row's fields and the required ones (same result as the whole schema:
+        an absent optional field yields nothing either way; an unknown key is still refused)."""
+        present = frozenset(raw)
+        schema = self._schemas.get(present)
+        if schema is None:
+            known = (present | self._required) & self.form.field_index.keys()
+            schema = self._schema_class() if present - known else self._schema_class(only=known)
+            self._schemas[present] = schema
+        return schema
 
     def _put(self, errors: Mapping[str, list[str]], raw: Mapping[str, Any], bad: Any) -> None:
         for code, messages in errors.items():
@@ -375,103 +384,7 @@ class FormImport:
 
     def apply(self, rows: list[CleanRow], session: Session) -> ImportCounts:
         """Insert new rows and update changed ones in bulk, with one audit event per written row."""
-        from app.core.audit import json_safe
-        from app.core.audit_models import AuditEvent
-
-        scope = current_scope()
-        tenant_id = current_tenant_id()
-        if scope is None or tenant_id is None:
-            raise ScopeDenied("没有选定县（租户），不能写入数据")
-        if scope.read_only:
-            raise ScopeDenied("只读用户不能修改数据")
-        counts = ImportCounts()
-        now = services._now()
-        version = self.live.version
-        table = FormRecord.__table__
-        conn = session.connection()
-        source = _source_label()
-        new = [r for r in rows if r.existing_id is None]
-        changed = [r for r in rows if r.existing_id is not None and r.data != r.old_data]
-        counts.unchanged = len(rows) - len(new) - len(changed)
-        events: list[dict[str, Any]] = []
-
-        def event(row_id: int, action: str, before: dict[str, Any] | None, after: dict[str, Any]) -> None:
-            events.append({"tenant_id": tenant_id, "entity": f"form:{self.form.code}"[:64], "row_id": row_id,
-                           "action": action, "user_id": scope.user_id, "at": now, "before": before,
-                           "after": after, "source": source})
-
-        params = [{"tenant_id": tenant_id, "form_code": self.form.code, "form_version": version,
-                   "org_unit_id": r.org_unit_id, "person_id": r.person_id, "period": r.period,
-                   "natural_key": r.natural_key, "data": r.data, "status": "draft", "created_at": now,
-                   "created_by": scope.user_id, "row_version": 1} for r in new]
-        for row_id, values in zip(_insert_rows(conn, table, params), params, strict=True):
-            event(row_id, "create", None, json_safe({k: values.get(k) for k in AUDIT_KEYS}))
-        counts.new = len(new)
-        if changed:
-            stmt = (update(table).where(table.c.id == bindparam("b_id"), table.c.tenant_id == tenant_id,
-                                        table.c.row_version == bindparam("b_version"))
-                    .values(data=bindparam("b_data"), form_version=version, updated_at=now,
-                            updated_by=scope.user_id, row_version=table.c.row_version + 1))
-            result = conn.execute(stmt, [{"b_id": r.existing_id, "b_data": r.data, "b_version": r.old_version}
-                                         for r in changed])
-            if result.rowcount != len(changed) and result.rowcount >= 0:
-                raise CountyDeskError("导入期间有记录被他人修改，未写入任何数据，请重新导入")
-            for r in changed:
-                old = r.old_data or {}
-                keys = [k for k in r.data if old.get(k) != r.data.get(k)]
-                event(r.existing_id or 0, "update",
-                      json_safe({"data": {k: old.get(k) for k in keys}, "row_version": r.old_version}),
-                      json_safe({"data": {k: r.data.get(k) for k in keys}, "row_version": r.old_version + 1}))
-        counts.changed = len(changed)
-        _insert_rows(conn, AuditEvent.__table__, events, returning=False)
-        return counts
-
-
-def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]], returning: bool = True) -> list[int]:
-    """Bulk insert; the new ids in the order of ``rows``.
-
-    PostgreSQL: ``COPY`` on the session's own connection (same transaction), then the ids by natural
-    key — an ``INSERT … RETURNING`` of many rows spends more time building its SQL than the server
-    spends writing. Elsewhere (SQLite): Core ``executemany`` with ``RETURNING``, a thousand rows a statement.
-    """
-    if not rows:
-        return []
-    if conn.dialect.name == "postgresql" and _bypasses_rls(conn):
-        import json
-
-        columns = list(rows[0])
-        json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        with raw.cursor() as cursor:
-            with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row([json.dumps(row[c], ensure_ascii=False) if c in json_columns and row[c] is not None
-                                    else row[c] for c in columns])
-        if not returning:
-            return []
-        keys = [row["natural_key"] for row in rows]
-        found = dict(conn.execute(select(table.c.natural_key, table.c.id).where(
-            table.c.tenant_id == rows[0]["tenant_id"], table.c.form_code == rows[0]["form_code"],
-            table.c.natural_key == func.any(bindparam("keys", keys, type_=ARRAY(String))))).tuples().all())
-        return [found[k] for k in keys]
-    ids: list[int] = []
-    for start in range(0, len(rows), BATCH):
-        chunk = rows[start:start + BATCH]
-        if returning:
-            ids += conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), chunk).scalars()
-        else:
-            conn.execute(insert(table), chunk)
-    return ids
-
-
-def _bypasses_rls(conn: Connection) -> bool:
-    """PostgreSQL refuses ``COPY FROM`` into a table with row-level security for a role subject to it
-    (the production role): that role inserts with ``INSERT`` and keeps the second wall."""
-    from sqlalchemy import text
-
-    return bool(conn.execute(text("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"))
-                .scalar())
+        return write_rows(self.form.code, self.live.version, rows, session)
 
 
 def _aliased(column: ImportColumn, code: str, header: set[str]) -> ImportColumn:
@@ -479,19 +392,6 @@ def _aliased(column: ImportColumn, code: str, header: set[str]) -> ImportColumn:
     if column.label not in header and code in header:
         return ImportColumn(code, column.field, column.required, column.help)
     return column
-
-
-def _source_label() -> str:
-    """``import:<job id>`` in a job, ``import:cli`` otherwise (an explicit audit source wins)."""
-    from rq import get_current_job
-
-    from app.core.audit import _source
-
-    explicit = _source.get()
-    if explicit:
-        return explicit[:64]
-    job = get_current_job()
-    return f"import:{job.id}"[:64] if job is not None else "import:cli"
 
 
 def handler_args(form_code: str, path: str | Path) -> dict[str, Any]:
@@ -514,3 +414,7 @@ def import_file(form_code: str, path: str | Path, *, dry_run: bool, progress: An
 
     handler = FormImport(form_code, header=peek_header(path))
     return run_import(handler, path, dry_run=dry_run, progress=progress)
+
+
+__all__ = ["HANDLER_FACTORY", "CleanRow", "FormImport", "NoNaturalKey", "column_help", "enqueue_form_import",
+           "handler_args", "import_file", "peek_header"]

@@ -26,7 +26,7 @@ _BASE_MESSAGES = {"required": "必填", "null": "必填"}
 _INVALID = {"text": "应为文本", "textarea": "应为文本", "integer": "应为整数", "decimal": "应为数字",
             "money": "应为金额（最多两位小数）", "date": "应为日期，如 2025-03-31", "choice": "应为文本",
             "multichoice": "应为选项列表", "boolean": "应为“是”或“否”", "org_unit": "应为组织机构编号",
-            "person": "应为人员编号", "attachment": "应为文件名"}
+            "person": "应为人员编号", "attachment": "应为上传的文件"}
 
 
 class FormSchema(Schema):
@@ -131,7 +131,25 @@ def build_field(f: FieldDef) -> fields.Field:
         return fields.Boolean(**common)
     if t in ("org_unit", "person"):
         return WholeNumber(strict=False, validate=validate.Range(min=1, error=_INVALID[t]), **common)
-    return fields.String(validate=validate.Length(max=255, error="文件名太长"), **common)  # attachment
+    return AttachmentValue(**common)
+
+
+class AttachmentValue(fields.Field):  # type: ignore[type-arg]
+    """An attachment's stored value: the uploaded file's metadata (``app.forms.attachments``).
+
+    A bare file name of up to 255 characters is still accepted: older records and custom fields keep
+    one. Form records only ever get metadata here: the service turns uploads into it and refuses
+    anything else a client sends (``attachments.take_uploads``).
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        from app.forms.attachments import is_meta
+
+        if isinstance(value, str) and len(value) <= 255:
+            return value
+        if is_meta(value):
+            return dict(value)
+        raise self.make_error("invalid")
 
 
 def _one_of(f: FieldDef) -> validate.OneOf:
@@ -194,9 +212,14 @@ def list_columns(form: FormDef) -> list[tuple[str, str]]:
 
 
 def display(f: FieldDef | None, value: Any) -> str:
-    """A stored value as text for a screen (escaped by the template, never marked safe)."""
+    """A stored value as text for a screen (escaped by the template, never marked safe).
+
+    The one exception is an uploaded file: a download link (``Markup``) built from escaped parts.
+    """
     if value is None or value == "" or value == []:
         return "—"
+    if isinstance(value, Mapping) and f is not None and f.type == "attachment":
+        return attachment_link(f, value)
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, list):
@@ -206,3 +229,26 @@ def display(f: FieldDef | None, value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def file_size_text(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
+def attachment_link(f: FieldDef, value: Mapping[str, Any]) -> str:
+    """``<a href=…>name</a>（size）``: every part escaped; plain text where no link can be built."""
+    from markupsafe import Markup
+
+    from app.forms.attachments import is_meta, screen_url
+
+    if not is_meta(value):
+        return str(value.get("name") or "—")
+    size = file_size_text(int(value["size"]))
+    url = screen_url(f.code, value)
+    if url is None:
+        return f"{value['name']}（{size}）"
+    return Markup('<a class="cd-attachment" href="{}" download>{}</a>（{}）').format(url, value["name"], size)

@@ -12,12 +12,11 @@ as ``=cmd|' /C calc'!A0`` stays text (exports escape it).
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from marshmallow import ValidationError
@@ -27,17 +26,15 @@ from app.core.errors import CountyDeskError, NotFound, ScopeDenied
 from app.core.locking import check_row_version
 from app.core.tenancy import current_scope, current_tenant_id
 from app.extensions import db
-from app.forms.definition import FORMULA_TYPES, FormDef, load_form
+from app.forms.attachments import IncomingFile, remove_files, take_uploads, write_files
+from app.forms.definition import FORMULA_TYPES, FieldDef, FormDef, RuleDef, load_form
+from app.forms.listing import COUNT_CAP, Page, list_records
 from app.forms.models import FormDefinition, FormRecord
+from app.forms.periods import PERIOD_HINTS, PERIOD_PATTERNS, due_date, is_locked, lock_date, period_end
 from app.forms.schemas import load_data, to_json
 from app.formulas import Formula, FormulaError, FType, compile_formula
 from app.orgs.models import OrgUnit
 from app.staffing.models import Person
-
-PERIOD_PATTERNS = {"monthly": re.compile(r"^\d{4}-(0[1-9]|1[0-2])$"), "quarterly": re.compile(r"^\d{4}-Q[1-4]$"),
-                   "yearly": re.compile(r"^\d{4}$")}
-PERIOD_HINTS = {"monthly": "年月，如 2025-03", "quarterly": "季度，如 2025-Q1", "yearly": "年份，如 2025"}
-COUNT_CAP = 10_000
 
 
 class FormValidationError(CountyDeskError):
@@ -137,11 +134,11 @@ def create_record(code: str, payload: Mapping[str, Any], *, today: dt.date | Non
     live = get_form(code)
     record = FormRecord(form_code=code, form_version=live.version, status="draft")
     with db.session.no_autoflush:
-        _fill(live, record, payload, creating=True, today=today)
+        written = _fill(live, record, payload, creating=True, today=today)
     scope = current_scope()
     record.created_by = scope.user_id if scope else None
     db.session.add(record)
-    _flush()
+    _flush(written)
     return record
 
 
@@ -150,14 +147,15 @@ def update_record(code: str, record_id: int, payload: Mapping[str, Any], row_ver
     """Validate and change a record edited from version ``row_version`` (stale → ``EditConflict``)."""
     record = get_record(code, record_id)
     live = get_form(code)
-    mine = dict(payload.get("data") or {})
+    mine = {k: ({"name": v.filename} if isinstance(v, IncomingFile) else v)  # a file is shown by its name
+            for k, v in dict(payload.get("data") or {}).items()}
     check_row_version(record.row_version, row_version, theirs=dict(record.data or {}), mine=mine)
     _check_lock(live.form, record.period, today)
     with db.session.no_autoflush:  # one flush, so the row version moves on exactly once
-        _fill(live, record, payload, creating=False, today=today)
+        written = _fill(live, record, payload, creating=False, today=today)
         record.form_version = live.version
         _stamp(record)
-    _flush()
+    _flush(written)
     return record
 
 
@@ -182,11 +180,13 @@ def delete_record(code: str, record_id: int, row_version: Any = None, *, today: 
     _flush()
 
 
-def _flush() -> None:
+def _flush(written: list[Path] | None = None) -> None:
+    """Flush, or roll back and remove the files just written (nothing is kept of a failed save)."""
     try:
         db.session.flush()
     except Exception:
         db.session.rollback()
+        remove_files(written or [])
         raise
 
 
@@ -201,7 +201,8 @@ def _stamp(record: FormRecord) -> None:
 
 
 def _fill(live: LiveForm, record: FormRecord, payload: Mapping[str, Any], *, creating: bool,
-          today: dt.date | None) -> None:
+          today: dt.date | None) -> list[Path]:
+    """Check the payload and set it on ``record``; the attachment files written (removed again if the flush fails)."""
     form = live.form
     errors: dict[str, list[str]] = {}
     raw = payload.get("data")
@@ -216,11 +217,13 @@ def _fill(live: LiveForm, record: FormRecord, payload: Mapping[str, Any], *, cre
         for f in form.fields:
             if f.code not in raw and f.default is not None and not f.default_is_formula:
                 raw[f.code] = f.default
+    uploads = take_uploads(form, raw, {} if creating else (record.data or {}), errors)
     try:
         values = load_data(form, current_tenant_id(), live.version, raw)
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"_form": exc.messages}
-        errors.update({str(k): [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in messages.items()})
+        for k, v in messages.items():  # a refused upload's own message is enough for its field
+            errors.setdefault(str(k), [str(m) for m in (v if isinstance(v, list) else [v])])
         values = {}
     org_unit_id, person_id, period = _place(form, payload, record, creating, errors)
     _check_refs(form, values, errors)
@@ -239,6 +242,7 @@ def _fill(live: LiveForm, record: FormRecord, payload: Mapping[str, Any], *, cre
         if db.session.scalar(clash.limit(1)) is not None:
             raise FormValidationError({"_form": [_duplicate_message(form, period)]})
     _check_lock(form, period, today)
+    written = write_files(uploads)  # the record is valid: now the files may be kept
     full = {f.code: None for f in form.fields} if creating else dict(record.data or {})
     full.update(to_json(values))
     record.data = full
@@ -246,6 +250,7 @@ def _fill(live: LiveForm, record: FormRecord, payload: Mapping[str, Any], *, cre
     record.org_unit = db.session.get(OrgUnit, org_unit_id) if org_unit_id else None
     record.person = db.session.get(Person, person_id) if person_id else None
     record.period, record.natural_key = period, natural_key
+    return written
 
 
 def _duplicate_message(form: FormDef, period: str | None) -> str:
@@ -313,29 +318,50 @@ def _check_refs(form: FormDef, values: Mapping[str, Any], errors: dict[str, list
             errors.setdefault(f.code, []).append("组织机构不存在" if f.type == "org_unit" else "人员不存在")
 
 
-def _formula_values(form: FormDef, values: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for f in form.fields:
-        if f.type not in FORMULA_TYPES:
-            continue
-        v = values.get(f.code)
-        out[f.code] = float(v) if FORMULA_TYPES[f.type] is FType.NUMBER and v is not None else v
-    return out
+@dataclass(frozen=True)
+class CompiledChecks:
+    """A form's formula defaults and cross-field rules, compiled once per definition.
+
+    Why: an import checks every row with the same formulas; compiling (or even looking a formula up
+    in a cache keyed on the whole definition) per row cost more than computing it.
+    """
+
+    inputs: tuple[tuple[str, bool], ...]
+    """(field code, numeric?) of every field a formula may read."""
+    defaults: tuple[tuple[FieldDef, Formula], ...]
+    rules: tuple[tuple[RuleDef, Formula], ...]
+
+    def values(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The formula inputs from validated values (numbers as float)."""
+        out: dict[str, Any] = {}
+        for code, numeric in self.inputs:
+            v = values.get(code)
+            out[code] = float(v) if numeric and v is not None else v
+        return out
 
 
-@lru_cache(maxsize=4096)
-def _compiled(form: FormDef, text: str) -> Formula:
+@lru_cache(maxsize=512)
+def compiled_checks(form: FormDef) -> CompiledChecks:
     from app.hooks.formulas import formula_registry
 
-    return compile_formula(text, form.variables(), formula_registry())
+    functions = formula_registry()
+    variables = form.variables()
+    inputs = tuple((f.code, FORMULA_TYPES[f.type] is FType.NUMBER) for f in form.fields if f.type in FORMULA_TYPES)
+    defaults = tuple((f, compile_formula(f.default[1:], variables, functions)) for f in form.fields
+                     if f.default_is_formula)
+    rules = tuple((r, compile_formula(r.check, variables, functions)) for r in form.rules)
+    return CompiledChecks(inputs, defaults, rules)
 
 
-def _apply_formula_defaults(form: FormDef, values: dict[str, Any], raw: Mapping[str, Any]) -> None:
-    for f in form.fields:
-        if not f.default_is_formula or f.code in raw:
+def _apply_formula_defaults(form: FormDef, values: dict[str, Any], raw: Mapping[str, Any],
+                            checks: CompiledChecks | None = None) -> None:
+    """Fill the formula defaults of fields not given (each sees the defaults computed before it)."""
+    checks = checks or compiled_checks(form)
+    for f, formula in checks.defaults:
+        if f.code in raw:
             continue
         try:
-            value = _compiled(form, f.default[1:]).compute(_formula_values(form, values))
+            value = formula.compute(checks.values(values))
         except FormulaError as exc:
             raise FormValidationError({f.code: [f"默认值公式无法计算：{exc.message}"]}) from None
         if value is not None and f.type == "integer":
@@ -343,12 +369,16 @@ def _apply_formula_defaults(form: FormDef, values: dict[str, Any], raw: Mapping[
         values[f.code] = value
 
 
-def _check_rules(form: FormDef, values: Mapping[str, Any], errors: dict[str, list[str]]) -> None:
+def _check_rules(form: FormDef, values: Mapping[str, Any], errors: dict[str, list[str]],
+                 checks: CompiledChecks | None = None) -> None:
     """Each cross-field rule must hold; a rule over blank inputs (result empty) is not violated."""
-    inputs = _formula_values(form, values)
-    for rule in form.rules:
+    checks = checks or compiled_checks(form)
+    if not checks.rules:
+        return
+    inputs = checks.values(values)
+    for rule, formula in checks.rules:
         try:
-            ok = _compiled(form, rule.check).compute(inputs)
+            ok = formula.compute(inputs)
         except FormulaError as exc:
             errors.setdefault("_form", []).append(f"校验规则「{rule.check}」无法计算：{exc.message}")
             continue
@@ -370,101 +400,12 @@ def _natural_key(form: FormDef, org_unit_id: int | None, person_id: int | None, 
 # -- the period lock ----------------------------------------------------------------------------
 
 
-def period_end(periodicity: str, period: str) -> dt.date:
-    if periodicity == "monthly":
-        year, month = int(period[:4]), int(period[5:7])
-    elif periodicity == "quarterly":
-        year, month = int(period[:4]), int(period[-1]) * 3
-    else:
-        year, month = int(period[:4]), 12
-    return dt.date(year, month, calendar.monthrange(year, month)[1])
-
-
-def due_date(form: FormDef, period: str) -> dt.date | None:
-    """The ``due_day`` of the month after the period."""
-    if not form.periodic or form.due_day is None or not PERIOD_PATTERNS[form.periodicity].match(period):
-        return None
-    after = period_end(form.periodicity, period) + dt.timedelta(days=1)
-    return after.replace(day=form.due_day)
-
-
-def lock_date(form: FormDef, period: str | None) -> dt.date | None:
-    """The first day the period is read-only (None: never locked)."""
-    if period is None or form.lock_after_days is None:
-        return None
-    due = due_date(form, period)
-    return due + dt.timedelta(days=form.lock_after_days + 1) if due else None
-
-
-def is_locked(form: FormDef, period: str | None, today: dt.date | None = None) -> bool:
-    locked_from = lock_date(form, period)
-    return locked_from is not None and (today or dt.date.today()) >= locked_from
-
-
 def _check_lock(form: FormDef, period: str | None, today: dt.date | None) -> None:
     scope = current_scope()
     county_admin = scope is not None and scope.capture_path is None and not scope.read_only
     if not county_admin and is_locked(form, period, today):
         locked_from = lock_date(form, period)
         raise PeriodLocked(f"「{form.name}」{period} 期已于 {locked_from} 锁定，只有县管理员可以修改")
-
-
-# -- lists --------------------------------------------------------------------------------------
-
-SORTS = {"-id": (FormRecord.id, True), "id": (FormRecord.id, False)}
-
-
-@dataclass
-class Page:
-    records: list[FormRecord]
-    total: int
-    total_capped: bool
-    next_after: int | None
-    prev_before: int | None
-
-    @property
-    def total_text(self) -> str:
-        return f"{COUNT_CAP}+" if self.total_capped else str(self.total)
-
-
-def list_records(code: str, *, after: int | None = None, before: int | None = None, org_unit_id: int | None = None,
-                 period: str | None = None, status: str | None = None, sort: str = "-id",
-                 limit: int = 50) -> Page:
-    """One page, by keyset on id (``after``: next page, ``before``: previous page), plus a capped count.
-
-    The org filter takes the unit's whole subtree (``OrgUnit.path`` prefix); the count stops at
-    10,001 rows so a list over a million records stays fast.
-    """
-    limit = max(1, min(limit, 500))
-    stmt = select(FormRecord).where(FormRecord.form_code == code)
-    if org_unit_id:
-        unit = db.session.get(OrgUnit, org_unit_id)
-        path = unit.path if unit is not None else "\x00"
-        stmt = stmt.where(FormRecord.org_unit_id.in_(select(OrgUnit.id).where(OrgUnit.path.startswith(path))))
-    if period:
-        stmt = stmt.where(FormRecord.period == period)
-    if status:
-        stmt = stmt.where(FormRecord.status == status)
-    filtered = stmt
-    descending = SORTS.get(sort, SORTS["-id"])[1]
-    forward = before is None
-    if after is not None:
-        stmt = stmt.where(FormRecord.id < after if descending else FormRecord.id > after)
-    if before is not None:
-        stmt = stmt.where(FormRecord.id > before if descending else FormRecord.id < before)
-    ascending_scan = descending != forward
-    stmt = stmt.order_by(FormRecord.id.asc() if ascending_scan else FormRecord.id.desc()).limit(limit + 1)
-    rows = list(db.session.scalars(stmt))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    if not forward:
-        rows.reverse()
-    counted = db.session.scalar(select(func.count()).select_from(
-        filtered.with_only_columns(FormRecord.id).limit(COUNT_CAP + 1).subquery())) or 0
-    has_next = more if forward else before is not None
-    has_prev = (after is not None) if forward else more
-    return Page(rows, min(counted, COUNT_CAP), counted > COUNT_CAP,
-                rows[-1].id if rows and has_next else None, rows[0].id if rows and has_prev else None)
 
 
 def record_label(record: FormRecord) -> str:
@@ -478,6 +419,7 @@ def record_label(record: FormRecord) -> str:
     return " ".join(parts) or f"#{record.id}"
 
 
-__all__ = ["COUNT_CAP", "FormValidationError", "LiveForm", "Page", "PeriodLocked", "create_record", "current_forms",
-           "delete_record", "due_date", "form_def", "get_form", "get_record", "is_locked", "list_records",
-           "lock_date", "save_definition", "submit_record", "update_record"]
+__all__ = ["COUNT_CAP", "PERIOD_HINTS", "PERIOD_PATTERNS", "FormValidationError", "LiveForm", "Page", "PeriodLocked",
+           "create_record", "current_forms", "delete_record", "due_date", "form_def", "get_form", "get_record",
+           "is_locked", "list_records", "lock_date", "period_end", "save_definition", "submit_record",
+           "update_record"]

@@ -1,11 +1,13 @@
 """Generic form screens: one view serves every county's forms at ``/forms/<code>/…`` (declarations + glue).
 
 The definition is read from the database per request, so a form added or changed by a county
-appears without a restart. Logic lives in ``app.forms.services``; scoping in the data layer.
+appears without a restart. Logic lives in ``app.forms.services`` (the list's rows in
+``app.forms.listing``); scoping in the data layer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import abort, flash, redirect, request, url_for
@@ -20,10 +22,10 @@ from app.core.locking import EditConflict
 from app.core.registry import ViewSpec, declare_view
 from app.core.tenancy import current_scope, current_tenant_id
 from app.extensions import db
-from app.forms import services
+from app.forms import listing, services
 from app.forms.definition import FormDef
 from app.forms.models import RECORD_STATUS_LABELS, FormRecord
-from app.forms.schemas import LIST_SORT_LABELS, display, list_columns
+from app.forms.schemas import LIST_SORT_LABELS, display
 from app.forms.services import FormValidationError, LiveForm
 from app.forms.wtforms_gen import form_class, payload_from, record_to_formdata, sections_of
 from app.orgs.models import OrgUnit
@@ -83,19 +85,17 @@ def _filter_units(selected: int | None) -> list[tuple[str, str]]:
     return [("", "—"), *[(str(r.id), f"{r.name}（{r.code}）") for r in db.session.execute(stmt)]]
 
 
-def _preload_places(records: list[FormRecord]) -> None:
-    """One query each for the page's org units and people (the list shows their names; no lazy load per row).
+_SENTINEL_ID = 987654321
 
-    Set on each record directly: the tenant criteria on relationship loads make SQLAlchemy skip its
-    identity-map shortcut, so merely loading the rows first would not save the per-row queries.
+
+def _record_urls(code: str) -> tuple[tuple[str, str], tuple[str, str]]:
+    """(head, tail) of the show and edit links around the record id: one ``url_for`` each per page.
+
+    A list page of 50 rows built 100 links through the URL map, a good part of the page's time.
     """
-    from sqlalchemy.orm.attributes import set_committed_value
-
-    for attr, model in (("org_unit", OrgUnit), ("person", Person)):
-        ids = {getattr(r, f"{attr}_id") for r in records} - {None}
-        found = {o.id: o for o in db.session.scalars(select(model).where(model.id.in_(ids)))} if ids else {}
-        for r in records:
-            set_committed_value(r, attr, found.get(getattr(r, f"{attr}_id")))
+    show = url_for(".show", code=code, rid=_SENTINEL_ID).rpartition(str(_SENTINEL_ID))
+    edit = url_for(".edit", code=code, rid=_SENTINEL_ID).rpartition(str(_SENTINEL_ID))
+    return (show[0], show[2]), (edit[0], edit[2])
 
 
 def _person_choices() -> list[tuple[str, str]]:
@@ -152,14 +152,16 @@ class FormsView(BaseView):
         live = _live(code)
         org_id, period, status = _int_arg("org_unit"), request.args.get("period") or None, request.args.get("status")
         sort = request.args.get("sort", "-id")
-        page = services.list_records(code, after=_int_arg("after"), before=_int_arg("before"), org_unit_id=org_id,
-                                     period=period, status=status if status in RECORD_STATUS_LABELS else None,
-                                     sort=sort if sort in LIST_SORT_LABELS else "-id")
+        page = listing.list_page(code, after=_int_arg("after"), before=_int_arg("before"), org_unit_id=org_id,
+                                 period=period, status=status if status in RECORD_STATUS_LABELS else None,
+                                 sort=sort if sort in LIST_SORT_LABELS else "-id")
         args = {k: v for k, v in {"org_unit": org_id, "period": period, "status": status, "sort": sort}.items() if v}
-        _preload_places(page.records)
-        return self._render("list.html", live=live, form=live.form, page=page, columns=list_columns(live.form),
-                            display=display, args=args, units=_filter_units(org_id), sorts=LIST_SORT_LABELS,
-                            action_form=FlaskForm())
+        statuses = {k: str(_(v)) for k, v in RECORD_STATUS_LABELS.items()}  # translated once, not per row
+        show, edit = _record_urls(code)
+        return self.render_template(T + "list.html", statuses=statuses, form=live.form, page=page,
+                                    columns=listing.columns_of(live.form)[0],
+                                    rows=listing.table(live.form, page.rows, statuses), show_url=show,
+                                    edit_url=edit, args=args, units=_filter_units(org_id), sorts=LIST_SORT_LABELS)
 
     @expose("/<code>/<int:rid>")
     @has_access
@@ -187,24 +189,7 @@ class FormsView(BaseView):
                 wtf["org_unit_id"].data = str(_int_arg("org_unit"))
             if "period" in wtf and request.args.get("period"):
                 wtf["period"].data = request.args["period"][:7]
-        general: list[str] = []
-        status = 200
-        if request.method == "POST" and wtf.validate():
-            try:
-                record = services.create_record(code, payload_from(live.form, wtf))
-                db.session.commit()
-                flash(str(_("已保存")), "success")
-                return redirect(url_for(".show", code=code, rid=record.id))
-            except FormValidationError as exc:
-                db.session.rollback()
-                general, status = _put_errors(wtf, exc.errors), 422
-            except CountyDeskError as exc:
-                db.session.rollback()
-                general, status = [exc.message], exc.status
-        elif request.method == "POST":
-            status = 422
-        return self._render("edit.html", live=live, form=live.form, wtf=wtf, sections=sections_of(live.form),
-                            general=general, record=None), status
+        return self._entry(live, wtf, None, lambda: services.create_record(code, payload_from(live.form, wtf)))
 
     @expose("/<code>/<int:rid>/edit", methods=["GET", "POST"])
     @has_access
@@ -213,36 +198,46 @@ class FormsView(BaseView):
         cls = form_class(live.form, current_tenant_id(), live.version)
         wtf = cls() if request.method == "POST" else cls(data=record_to_formdata(live.form, record))
         _prepare(live.form, wtf)
+        return self._entry(live, wtf, record, lambda: services.update_record(
+            code, rid, payload_from(live.form, wtf), wtf["row_version"].data))
+
+    def _entry(self, live: LiveForm, wtf: FlaskForm, record: FormRecord | None,
+               save: Callable[[], FormRecord]) -> Any:
+        """Add and edit once the form is built: a valid POST is saved and opens the record; otherwise the entry
+        page again with why (field and rule errors 422, scope or period lock 403), or, when a colleague saved
+        the record first, the conflict page with both versions (409)."""
         general: list[str] = []
-        status = 200
+        status = 422 if request.method == "POST" else 200
         if request.method == "POST" and wtf.validate():
             try:
-                services.update_record(code, rid, payload_from(live.form, wtf), wtf["row_version"].data)
+                saved = save()
                 db.session.commit()
                 flash(str(_("已保存")), "success")
-                return redirect(url_for(".show", code=code, rid=rid))
+                return redirect(url_for(".show", code=live.form.code, rid=saved.id))
             except EditConflict as exc:
                 db.session.rollback()
-                record = _record(code, rid)
+                if record is None:
+                    raise
                 rows = [{"label": f.label, "theirs": display(f, exc.theirs.get(f.code)),
                          "mine": display(f, exc.mine.get(f.code))} for f in live.form.fields]
-                return self._render("conflict.html", live=live, record=record, conflict=exc, rows=rows), 409
+                return self._render("conflict.html", live=live, record=_record(live.form.code, record.id),
+                                    conflict=exc, rows=rows), 409
             except FormValidationError as exc:
                 db.session.rollback()
-                general, status = _put_errors(wtf, exc.errors), 422
+                general = _put_errors(wtf, exc.errors)
             except CountyDeskError as exc:
                 db.session.rollback()
                 general, status = [exc.message], exc.status
-        elif request.method == "POST":
-            status = 422
         return self._render("edit.html", live=live, form=live.form, wtf=wtf, sections=sections_of(live.form),
-                            general=general, record=record), status
+                            general=general, record=record, action_form=FlaskForm()), status
 
     @expose("/<code>/<int:rid>/delete", methods=["POST"])
     @has_access
     def delete(self, code: str, rid: int) -> Any:
-        return self._action(code, rid, lambda: services.delete_record(code, rid, request.form.get("row_version")),
-                            str(_("已删除")), url_for(".records", code=code))
+        """Delete the record at the version the page showed: a record changed since is kept, and the show
+        page says so (a missing version counts as stale)."""
+        return self._action(code, rid, lambda: services.delete_record(code, rid, request.form.get("row_version", "")),
+                            str(_("已删除")), url_for(".records", code=code), conflict=_delete_conflict)
 
     @expose("/<code>/<int:rid>/submit", methods=["POST"])
     @has_access
@@ -251,7 +246,8 @@ class FormsView(BaseView):
         return self._action(code, rid, lambda: services.submit_record(code, rid, request.form.get("row_version")),
                             str(_("已提交")), url_for(".show", code=code, rid=rid))
 
-    def _action(self, code: str, rid: int, act: Any, done: str, target: str) -> Any:
+    def _action(self, code: str, rid: int, act: Callable[[], Any], done: str, target: str,
+                conflict: Callable[[EditConflict], str] | None = None) -> Any:
         _live(code)
         _record(code, rid)
         if not FlaskForm().validate_on_submit():
@@ -263,8 +259,14 @@ class FormsView(BaseView):
             return redirect(target)
         except CountyDeskError as exc:
             db.session.rollback()
-            flash(exc.message, "danger")
+            flash(conflict(exc) if conflict is not None and isinstance(exc, EditConflict) else exc.message, "danger")
             return redirect(url_for(".show", code=code, rid=rid))
+
+
+def _delete_conflict(exc: EditConflict) -> str:
+    """The lock's message speaks of an unsaved edit; a refused delete needs its own words."""
+    return (f"删除冲突：这条记录在您打开后已被他人修改（当前版本 {exc.current_version}，您看到的是版本 "
+            f"{exc.submitted_version or '未知'}），未删除。请查看最新内容后再决定是否删除。")
 
 
 declare_view(ViewSpec(FormsView, "Forms", _("表单列表"), "FormsMenu", _("表单填报"), "fa-wpforms",

@@ -4,6 +4,10 @@ Rendering and the simple checks (required, length, pattern) live here; types, ra
 cross-field rules are checked once, by the service (marshmallow schema + formulas), and their
 messages are put back on the fields, so a screen and the API say the same thing.  Numbers and
 dates are posted as text and converted by the schema (Chinese messages, one code path).
+
+Attachment fields are file inputs (the form is posted as multipart): the chosen file goes to the
+service as an ``IncomingFile``; no file keeps the stored one; the "删除附件" box beside the current
+file clears it. Whether a file is required is the service's check (an edit keeps the stored file).
 """
 
 from __future__ import annotations
@@ -12,9 +16,12 @@ from threading import Lock
 from typing import Any
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from markupsafe import Markup
 from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms import validators as v
-from wtforms.widgets import DateInput, NumberInput
+from wtforms.utils import unset_value
+from wtforms.widgets import DateInput, NumberInput, html_params
 
 from app.forms.definition import FieldDef, FormDef
 
@@ -22,6 +29,71 @@ PLACE_FIELDS = ("org_unit_id", "person_id", "period")
 _CACHE: dict[tuple[int | None, str, int], type[FlaskForm]] = {}
 _LOCK = Lock()
 PERIOD_PLACEHOLDER = {"monthly": "2025-03", "quarterly": "2025-Q1", "yearly": "2025"}
+CLEAR_SUFFIX = "-clear"
+"""The "删除附件" checkbox of an attachment is posted as ``<field code>-clear`` (no field code has a hyphen)."""
+
+
+class _RequiredMark:
+    """Marks a field required for the label's asterisk without a check (the service checks attachments)."""
+
+    field_flags = {"required": True}
+
+    def __call__(self, form: Any, field: Any) -> None:
+        return None
+
+
+class AttachmentInput:
+    """A file input, and for a stored file a download link with a "删除附件" checkbox.
+
+    The browser is told the accepted kinds and refuses a file over the size limit before sending it
+    (a request over the limit is cut off by the server before the form can be shown again with the
+    rest of the input); the server checks both again either way.
+    """
+
+    def __call__(self, field: Any, **kwargs: Any) -> Markup:
+        from app.documents.uploads import ATTACHMENT_SUFFIXES, max_upload_bytes, too_large_message
+        from app.forms.schemas import display
+
+        limit = max_upload_bytes()
+        kwargs.setdefault("id", field.id)
+        kwargs.pop("value", None)
+        kwargs.pop("required", None)
+        check = (f"if(this.files.length&&this.files[0].size>{limit}){{alert(this.dataset.tooLarge);"
+                 "this.value='';}")
+        html = [Markup("<input {}>").format(Markup(html_params(
+            type="file", name=field.name, accept=ATTACHMENT_SUFFIXES, data_max_bytes=str(limit),
+            data_too_large=too_large_message(limit), onchange=check, **kwargs)))]
+        current = field.current
+        if current is not None:
+            html.append(Markup('<div class="cd-attachment-current">当前文件：{} '
+                               '<label class="checkbox-inline"><input type="checkbox" name="{}" value="y"> 删除附件'
+                               "</label></div>").format(display(field.def_, current), field.name + CLEAR_SUFFIX))
+        return Markup("").join(html)
+
+
+class AttachmentField(FileField):  # type: ignore[misc]
+    """A form field's file upload; ``current`` is the stored file (edit screen), ``clear`` the posted box."""
+
+    widget = AttachmentInput()
+
+    def __init__(self, *args: Any, field_def: FieldDef, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.def_ = field_def
+        self.current: Any = None
+        self.clear = False
+
+    def process(self, formdata: Any, data: Any = unset_value, extra_filters: Any = None) -> None:
+        super().process(formdata, data, extra_filters)
+        stored: Any = self.object_data
+        self.current = stored if isinstance(stored, dict) else None
+        if formdata is not None:
+            self.clear = bool(formdata.get(self.name + CLEAR_SUFFIX))
+
+
+def attachment_field(f: FieldDef) -> AttachmentField:
+    help_text = f.help or ""
+    return AttachmentField(label=f.label, description=help_text, field_def=f,
+                           validators=[_RequiredMark()] if f.required else [])
 
 
 def _required(f: FieldDef) -> list[Any]:
@@ -73,7 +145,7 @@ def form_class(form: FormDef, tenant_id: int | None, version: int) -> type[Flask
         attrs["period"] = StringField("期间", validators=[v.InputRequired(message="必填")],
                                       render_kw={"placeholder": PERIOD_PLACEHOLDER[form.periodicity]})
     for f in form.fields:
-        attrs[f.code] = build_field(f)
+        attrs[f.code] = attachment_field(f) if f.type == "attachment" else build_field(f)
     attrs["row_version"] = HiddenField()
     cls = type(f"Form_{form.code}_v{version}", (FlaskForm,), attrs)
     with _LOCK:
@@ -90,9 +162,19 @@ def sections_of(form: FormDef) -> list[tuple[str, list[str]]]:
 
 def payload_from(form: FormDef, wtf: FlaskForm) -> dict[str, Any]:
     """The service payload from a posted form: blank inputs become ``None``."""
+    from werkzeug.datastructures import FileStorage
+
+    from app.forms.attachments import IncomingFile
+
     data: dict[str, Any] = {}
     for f in form.fields:
         value = wtf[f.code].data
+        if f.type == "attachment" and isinstance(wtf[f.code], AttachmentField):
+            if isinstance(value, FileStorage) and value.filename:
+                data[f.code] = IncomingFile.from_storage(value)
+            elif wtf[f.code].clear:
+                data[f.code] = None
+            continue  # no file chosen and the box not ticked: the stored file stays
         if f.type == "boolean":
             data[f.code] = bool(value)
         elif f.type == "multichoice":

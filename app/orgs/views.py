@@ -10,6 +10,7 @@ from wtforms.validators import NumberRange, Optional
 from app.core.registry import ViewSpec, declare_view
 from app.core.views import TenantModelApi, TenantModelView
 from app.forms.custom_fields import CustomFieldsApiMixin, CustomFieldsViewMixin
+from app.forms.custom_fields_list import CustomFieldsInterface
 from app.orgs.models import POPULATION_FIELDS, POPULATION_LABELS, OrgUnit, PopulationFact
 
 ORG_LABELS = {"code": _("代码"), "name": _("名称"), "level": _("层级"), "level_label": _("层级"),
@@ -20,7 +21,7 @@ POP_LABELS = {"org_unit": _("组织机构"), "period": _("期间"), **{k: _(v) f
 
 
 class OrgUnitView(CustomFieldsViewMixin, TenantModelView):
-    datamodel = SQLAInterface(OrgUnit)
+    datamodel = CustomFieldsInterface(OrgUnit)
     list_title = _("组织机构")
     show_title = _("组织机构")
     add_title = _("新增组织机构")

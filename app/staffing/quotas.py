@@ -1,15 +1,15 @@
 """Staffing quotas recomputed set-based in the database: quota, staffed, vacant and over per unit.
 
 Why set-based: one county is a few hundred villages, the country 600,000; a Python loop over
-rows would be seconds per county and minutes nationally. For each distinct formula in force
-(one per position and rule version, or shared by many tenants' positions) one
-``INSERT … SELECT`` computes the quota with the formula compiled to SQL (``Formula.to_sql``)
-and counts the staff with a join to an aggregate of appointments; one ``INSERT … SELECT …
-GROUP BY`` per org level rolls the rows up to towns and the county. The rows go to a temporary
-table first; a merge then deletes the period's rows no longer computed, updates only rows whose
-figures changed and inserts new ones, so a recompute after a small change writes little and
-unchanged rows keep their ids. All of it runs in one transaction: a failure leaves the previous
-figures untouched.
+rows would be seconds per county and minutes nationally. The units of every position in force are
+joined once to their population fact and to an aggregate of appointments; each row takes its
+quota from its position's formula (``Formula.to_sql``; positions sharing a formula share one
+expression, chosen by group number). The rollups sum those rows by parent, level by level, before
+joining the few parents. On PostgreSQL the same statement then full-joins the computed rows with
+the period's stored rows and deletes, updates and inserts only what differs (data-modifying
+``WITH``), so a recompute after a small change writes little, unchanged rows keep their ids, and
+no temporary table is written; SQLite goes through a temporary table. All of it runs in one
+transaction: a failure leaves the previous figures untouched.
 
 Definitions (docs/staffing.md):
 - judged date D = end of the period (31 Dec for ``2025``, last day of the month for ``2025-03``);
@@ -37,7 +37,7 @@ from app.core.errors import CountyDeskError, ScopeDenied
 from app.core.tenancy import current_scope
 from app.extensions import db
 from app.formulas import Formula
-from app.orgs.models import ORG_LEVEL_LABELS, ORG_LEVELS, OrgUnit, PopulationFact
+from app.orgs.models import ORG_LEVELS, OrgUnit, PopulationFact
 from app.orgs.variables import ORG_UNIT_VARIABLES
 from app.staffing.models import Appointment, Position
 from app.staffing.quota_models import PositionRule, StaffingQuota
@@ -45,7 +45,8 @@ from app.staffing.rules import RuleInForce, compile_rule, ensure_rules, null_rea
 
 audit_log = logging.getLogger("countydesk.audit")
 Progress = Callable[[int, int, str], None]
-WORK_MEM = "128MB"
+WORK_MEM = "256MB"
+JIT = "off"
 LOCK_KEY = 0x5171_0003  # PostgreSQL advisory lock held by a recompute for its transaction
 NULL_SAMPLE = 200
 """How many rows without a quota are listed with their reason (all are counted)."""
@@ -76,6 +77,8 @@ class RecomputeReport:
     rows: int = 0
     rollup_rows: int = 0
     statements: int = 0
+    changed: int = 0
+    """Stored rows deleted, updated or inserted (unchanged rows are not written)."""
     rules: list[RuleInForce] = field(default_factory=list)
     null_count: int = 0
     null_quotas: list[NullQuota] = field(default_factory=list)
@@ -114,31 +117,23 @@ def _recompute(tenant_ids: list[int] | None, period: str, strict: bool,
     session = db.session
     try:
         conn = session.connection()
-        if conn.dialect.name == "postgresql":
-            # One recompute at a time (two would collide on the unique key); a batch may hash in memory.
+        postgres = conn.dialect.name == "postgresql"
+        if postgres:
+            # One recompute at a time (two would collide on the unique key); the batch hashes in memory;
+            # JIT compilation of the one big statement bought nothing back when measured (docs/staffing.md).
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
             conn.execute(sa.text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+            conn.execute(sa.text(f"SET LOCAL jit = {JIT}"))
         if tenant_ids is None:
             _across_tenants(conn, period)
         ensure_rules(conn, tenant_ids)
         report.rules = rules_in_force(conn, tenant_ids, "quota", judged)
-        groups = _group(report.rules)
-        levels = _rollup_levels(report.rules)
-        steps = len(groups) + len(levels) + 2
-        _step(progress, 1, steps, "准备计算")
-        stage = _stage_table(conn)
-        now = dt.datetime.now().replace(microsecond=0)
-        for n, ((text, _level), rules) in enumerate(groups.items(), start=2):
-            _step(progress, n, steps, f"计算定额：{text}")
-            report.rows += _insert_base(conn, stage, compile_rule("quota", text), rules, period, judged, tenant_ids,
-                                        now)
-            report.statements += 1
-        for n, (level, lower) in enumerate(levels, start=len(groups) + 2):
-            _step(progress, n, steps, f"汇总到{ORG_LEVEL_LABELS[level]}")
-            report.rollup_rows += _insert_rollup(conn, stage, level, lower, period, now)
-            report.statements += 1
-        _step(progress, steps, steps, "保存有变化的行")
-        _merge(conn, stage, period, tenant_ids)
+        _step(progress, 1, 3, "准备计算")
+        plan = _Plan(conn, _group(report.rules), period, judged, tenant_ids, dt.datetime.now().replace(microsecond=0))
+        _step(progress, 2, 3, "计算定额并保存有变化的行")
+        counts = _merge_pg(conn, plan) if postgres else _merge_staged(conn, plan)
+        report.rows, report.rollup_rows, report.null_count, report.changed = counts
+        report.statements = 1 if postgres else 2
         _collect_nulls(conn, report, period, tenant_ids)
         if strict and report.null_count:
             raise QuotaIncomplete(f"{report.null_count}行无法计算定额，本次计算未保存", report)
@@ -147,7 +142,7 @@ def _recompute(tenant_ids: list[int] | None, period: str, strict: bool,
         session.rollback()
         raise
     report.seconds = time.perf_counter() - started
-    _step(progress, 1, 1, report.summary())
+    _step(progress, 3, 3, report.summary())
     return report
 
 
@@ -175,17 +170,6 @@ def _group(rules: list[RuleInForce]) -> dict[tuple[str, str], list[RuleInForce]]
     for rule in rules:
         groups.setdefault((rule.formula.strip(), rule.org_level), []).append(rule)
     return groups
-
-
-def _rollup_levels(rules: list[RuleInForce]) -> list[tuple[str, list[str]]]:
-    """Levels to roll up to, bottom-up, each with the position levels below it."""
-    used = {r.org_level for r in rules}
-    out = []
-    for index in range(len(ORG_LEVELS) - 2, -1, -1):
-        lower = list(ORG_LEVELS[index + 1:])
-        if used & set(lower):
-            out.append((ORG_LEVELS[index], lower))
-    return out
 
 
 def _json_object(conn: sa.Connection, pairs: list[tuple[str, Any]]) -> Any:
@@ -229,110 +213,209 @@ def _gaps(quota: Any, staffed: Any) -> tuple[Any, Any]:
     return vacant, over
 
 
-_COUNT_ROWS = {"preserve_rowcount": True}  # SQLAlchemy keeps an INSERT's rowcount only when asked
+def _by_group(group: Any, expressions: list[Any]) -> Any:
+    """One expression per formula group, chosen by the row's group number."""
+    if len(expressions) == 1:
+        return expressions[0]
+    return case({n: expression for n, expression in enumerate(expressions)}, value=group)
+
+
 _COLUMNS = ["tenant_id", "org_unit_id", "position_id", "period", "quota", "staffed", "vacant", "over", "rule_id",
             "inputs", "computed_at"]
-
-
-def _insert_base(conn: sa.Connection, stage: sa.Table, formula: Formula, rules: list[RuleInForce], period: str,
-                 judged: dt.date, tenant_ids: Sequence[int] | None, now: dt.datetime) -> int:
-    """One ``INSERT … SELECT`` for every unit of the level of the positions sharing this formula."""
-    ou, pos, r = OrgUnit.__table__.alias("ou"), Position.__table__.alias("pos"), PositionRule.__table__.alias("r")
-    source: Any = (r.join(pos, pos.c.id == r.c.position_id)
-                   .join(ou, sa.and_(ou.c.tenant_id == pos.c.tenant_id, ou.c.level == pos.c.org_level)))
-    pairs: list[tuple[str, Any]] = []
-    columns: dict[str, Any] = {}
-    if formula.variables_used:  # a constant quota (``5`` per town) needs no population
-        source, columns, fact_period = _join_facts(source, ou, period)
-        pairs = [(code, columns[code]) for code in formula.variables_used] + [("fact_period", fact_period)]
-    staff = _staffed(tenant_ids, sorted({rule.position_code for rule in rules}), judged)
-    source = source.outerjoin(staff, sa.and_(staff.c.org_unit_id == ou.c.id, staff.c.position_code == pos.c.code))
-    base = (select(ou.c.tenant_id, ou.c.id.label("org_unit_id"), pos.c.id.label("position_id"),
-                   formula.to_sql(columns).label("quota"), func.coalesce(staff.c.n, 0).label("staffed"),
-                   r.c.id.label("rule_id"), _json_object(conn, pairs).label("inputs"))
-            .select_from(source)
-            .where(r.c.id.in_([rule.rule_id for rule in rules]), _tenant_filter(ou, tenant_ids))).subquery("base")
-    vacant, over = _gaps(base.c.quota, base.c.staffed)
-    rows = select(base.c.tenant_id, base.c.org_unit_id, base.c.position_id, sa.literal(period, sa.String()),
-                  base.c.quota, base.c.staffed, vacant, over, base.c.rule_id, base.c.inputs,
-                  sa.literal(now, sa.DateTime()))
-    result = conn.execute(stage.insert().from_select(_COLUMNS, rows), execution_options=_COUNT_ROWS)
-    return max(result.rowcount or 0, 0)
-
-
-def _insert_rollup(conn: sa.Connection, stage: sa.Table, level: str, lower: list[str], period: str,
-                   now: dt.datetime) -> int:
-    """Sum the staged rows of the children of every unit at ``level`` (children already have their rows)."""
-    q = stage.alias("q")
-    child, parent = OrgUnit.__table__.alias("child"), OrgUnit.__table__.alias("parent")
-    pos = Position.__table__.alias("pos")
-    complete = func.count(q.c.quota) == func.count()
-    rows = (select(parent.c.tenant_id, parent.c.id, q.c.position_id, sa.literal(period, sa.String()),
-                   case((complete, func.sum(q.c.quota))), func.sum(q.c.staffed),
-                   case((complete, func.sum(q.c.vacant))), case((complete, func.sum(q.c.over))), q.c.rule_id,
-                   _json_object(conn, [("children", func.count())]), sa.literal(now, sa.DateTime()))
-            .select_from(q.join(child, child.c.id == q.c.org_unit_id).join(parent, parent.c.id == child.c.parent_id)
-                         .join(pos, pos.c.id == q.c.position_id))
-            .where(parent.c.level == level, pos.c.org_level.in_(lower))
-            .group_by(parent.c.tenant_id, parent.c.id, q.c.position_id, q.c.rule_id))
-    result = conn.execute(stage.insert().from_select(_COLUMNS, rows), execution_options=_COUNT_ROWS)
-    return max(result.rowcount or 0, 0)
-
-
+_ROW = ("tenant_id", "org_unit_id", "parent_id", "level", "position_id", "rule_id", "quota", "staffed", "vacant",
+        "over", "inputs")
+"""Columns of a computed row: the stored ones, plus the unit's parent and level for the next rollup."""
 _VALUE_COLUMNS = ("quota", "staffed", "vacant", "over", "rule_id")
 _KEY_COLUMNS = ("tenant_id", "position_id", "org_unit_id")
 
 
-def _stage_table(conn: sa.Connection) -> sa.Table:
-    """A temporary table for this recompute's rows (dropped at commit on PostgreSQL, replaced here on SQLite).
+class _Plan:
+    """This recompute's rows as one ``SELECT``: base rows of every formula, then the rollups, level by level.
 
-    Computing into it first lets the merge leave unchanged rows alone: no write, no index update,
-    and the row keeps its id (links to it stay valid).
+    Why one select: the units, their facts and the staff count are joined once for every position
+    (each row picks its formula by group number) instead of once per formula, and the rollups sum
+    the base rows where they are computed (grouped by parent first, then joined to the few
+    parents) instead of re-reading stored rows. PostgreSQL merges the select into the table in the
+    same statement (``_merge_pg``); SQLite, which has no data-modifying ``WITH``, goes through a
+    temporary table (``_merge_staged``).
     """
-    columns = [sa.Column(c.name, c.type, nullable=c.nullable) for c in StaffingQuota.__table__.columns
-               if c.name in _COLUMNS]
-    stage = sa.Table("staffing_quota_stage", sa.MetaData(), *columns, prefixes=["TEMPORARY"],
-                     postgresql_on_commit="DROP")
+
+    def __init__(self, conn: sa.Connection, groups: dict[tuple[str, str], list[RuleInForce]], period: str,
+                 judged: dt.date, tenant_ids: Sequence[int] | None, now: dt.datetime):
+        self.period, self.tenant_ids, self.now = period, tenant_ids, now
+        self.base = self._base(conn, groups, period, judged, tenant_ids).cte("base")
+        self.rollups: list[Any] = []
+        rules = [rule for rules in groups.values() for rule in rules]
+        position_levels = {rule.org_level for rule in rules}
+        for level in _rollup_levels(rules):
+            # the rows one level down: base rows of positions there, and the previous level's sums
+            child_level = ORG_LEVELS[ORG_LEVELS.index(level) + 1]
+            parts = ([self.base] if child_level in position_levels else []) + self.rollups[-1:]
+            below: Any = parts[0]
+            if len(parts) > 1:
+                below = sa.union_all(*[select(*[t.c[c] for c in _ROW]) for t in parts]).subquery("below")
+            self.rollups.append(self._rollup(conn, below, level, child_level).cte(f"rollup_{level}"))
+
+    def rows(self) -> Any:
+        """Every computed row with the stored table's columns (``_COLUMNS``)."""
+        parts = [select(*[t.c[c] for c in _ROW if c not in ("parent_id", "level")]) for t in [self.base, *self.rollups]]
+        return sa.union_all(*parts) if len(parts) > 1 else parts[0]
+
+    def counts(self) -> list[Any]:
+        """Base rows, rollup rows, base rows without a quota — as scalar subqueries."""
+        count = func.count()
+        rollups: Any = sa.literal(0)
+        for rollup in self.rollups:
+            rollups = rollups + select(count).select_from(rollup).scalar_subquery()
+        base = select(count.label("n"), func.count(self.base.c.org_unit_id).filter(self.base.c.quota.is_(None))
+                      .label("nulls")).cte("base_counts")  # one pass over the base rows
+        return [select(base.c.n).scalar_subquery(), rollups, select(base.c.nulls).scalar_subquery()]
+
+    def _rules(self, conn: sa.Connection, groups: dict[tuple[str, str], list[RuleInForce]]) -> Any:
+        """(rule, position, formula group) of every rule in force."""
+        triples = [(rule.rule_id, rule.position_id, n) for n, rules in enumerate(groups.values()) for rule in rules]
+        if conn.dialect.name == "postgresql":  # three array parameters, however many positions
+            from sqlalchemy.dialects.postgresql import ARRAY
+
+            arrays = [sa.literal([t[i] for t in triples], ARRAY(sa.Integer)) for i in range(3)]
+            table = func.unnest(*arrays).table_valued("rule_id", "position_id", "grp").render_derived(name="rif")
+            return select(table.c.rule_id, table.c.position_id, table.c.grp).subquery("rif")
+        pos = Position.__table__  # SQLite: a few tenants' positions, so one CASE branch per position is fine
+        if not triples:
+            return select(pos.c.id.label("rule_id"), pos.c.id.label("position_id"),
+                          pos.c.id.label("grp")).where(sa.false()).subquery("rif")
+        return (select(case({p: r for r, p, _ in triples}, value=pos.c.id).label("rule_id"),
+                       pos.c.id.label("position_id"), case({p: n for _, p, n in triples}, value=pos.c.id).label("grp"))
+                .where(pos.c.id.in_([p for _, p, _ in triples])).subquery("rif"))
+
+    def _base(self, conn: sa.Connection, groups: dict[tuple[str, str], list[RuleInForce]], period: str,
+              judged: dt.date, tenant_ids: Sequence[int] | None) -> Any:
+        """Every unit at the level of a position in force, with the quota of the position's formula."""
+        rif = self._rules(conn, groups)
+        ou, pos = OrgUnit.__table__.alias("ou"), Position.__table__.alias("pos")
+        source: Any = (rif.join(pos, pos.c.id == rif.c.position_id)
+                       .join(ou, sa.and_(ou.c.tenant_id == pos.c.tenant_id, ou.c.level == pos.c.org_level)))
+        formulas = [compile_rule("quota", text) for text, _level in groups] or [compile_rule("quota", "0")]
+        columns: dict[str, Any] = {}
+        inputs = [_json_object(conn, []) for _ in formulas]
+        if any(f.variables_used for f in formulas):  # constant quotas (``5`` per town) need no population
+            source, columns, fact_period = _join_facts(source, ou, period)
+            inputs = [_json_object(conn, [(code, columns[code]) for code in f.variables_used]
+                                   + ([("fact_period", fact_period)] if f.variables_used else []))
+                      for f in formulas]
+        codes = sorted({rule.position_code for rules in groups.values() for rule in rules})
+        staff = _staffed(tenant_ids, codes, judged)
+        source = source.outerjoin(staff, sa.and_(staff.c.org_unit_id == ou.c.id, staff.c.position_code == pos.c.code))
+        quota = sa.cast(_by_group(rif.c.grp, [f.to_sql(columns) for f in formulas]), sa.Double)
+        # OFFSET 0 keeps the subquery whole: PostgreSQL would otherwise paste the formula into vacant and over.
+        raw = (select(ou.c.tenant_id, ou.c.id.label("org_unit_id"), ou.c.parent_id, ou.c.level, rif.c.position_id,
+                      rif.c.rule_id, quota.label("quota"), sa.cast(func.coalesce(staff.c.n, 0), sa.Integer).label(
+                          "staffed"), _by_group(rif.c.grp, inputs).label("inputs"))
+               .select_from(source).where(_tenant_filter(ou, tenant_ids)).offset(0).subquery("raw"))
+        vacant, over = _gaps(raw.c.quota, raw.c.staffed)
+        return select(*[raw.c[c] for c in _ROW[:8]], vacant.label("vacant"), over.label("over"), raw.c.inputs)
+
+    @staticmethod
+    def _rollup(conn: sa.Connection, below: Any, level: str, child_level: str) -> Any:
+        """Sum the rows one level below by parent, then attach the parents (only the sums are joined)."""
+        count = func.count()
+        sums = (select(below.c.parent_id, below.c.position_id, below.c.rule_id, count.label("n"),
+                       func.count(below.c.quota).label("known"), func.sum(below.c.quota).label("quota"),
+                       func.sum(below.c.staffed).label("staffed"), func.sum(below.c.vacant).label("vacant"),
+                       func.sum(below.c.over).label("over"))
+                .where(below.c.level == child_level)
+                .group_by(below.c.parent_id, below.c.position_id, below.c.rule_id)).subquery("sums")
+        parent = OrgUnit.__table__.alias("parent")
+        complete = sums.c.known == sums.c.n  # a total with an unknown child is unknown
+        return (select(parent.c.tenant_id, parent.c.id.label("org_unit_id"), parent.c.parent_id, parent.c.level,
+                       sums.c.position_id, sums.c.rule_id, case((complete, sums.c.quota)).label("quota"),
+                       sa.cast(sums.c.staffed, sa.Integer).label("staffed"),
+                       case((complete, sums.c.vacant)).label("vacant"), case((complete, sums.c.over)).label("over"),
+                       _json_object(conn, [("children", sums.c.n)]).label("inputs"))
+                .select_from(sums.join(parent, sa.and_(parent.c.id == sums.c.parent_id, parent.c.level == level))))
+
+
+def _rollup_levels(rules: list[RuleInForce]) -> list[str]:
+    """Levels to roll up to, bottom-up: every level above the lowest position level in force."""
+    used = [ORG_LEVELS.index(r.org_level) for r in rules]
+    return [ORG_LEVELS[i] for i in range(max(used, default=0) - 1, -1, -1)]
+
+
+def _merge_pg(conn: sa.Connection, plan: _Plan) -> tuple[int, int, int, int]:
+    """One statement: compute, compare with the stored rows, delete / update / insert only what differs.
+
+    A full join of the computed rows with the period's stored rows (on the unique key) keeps just
+    the differences: stored rows no longer computed are deleted, rows whose figures, rule or inputs
+    changed are updated (their ``computed_at`` is then when the figures last changed), new rows are
+    inserted; unchanged rows are not written at all and keep their id. The three data-modifying
+    parts see the same snapshot and touch disjoint rows. ``inputs`` are compared as text: ``json``
+    has no equality, and both sides come from the same builder.
+    """
+    q = StaffingQuota.__table__
+    computed = plan.rows().cte("computed")
+    c = computed.c
+    now = sa.literal(plan.now, sa.DateTime())
+    mine = sa.and_(_tenant_filter(q, plan.tenant_ids), q.c.period == plan.period)
+    if conn.execute(select(q.c.id).where(mine).limit(1)).first() is None:  # a first computation: insert all
+        rows = select(*[c[k] for k in _COLUMNS[:3]], sa.literal(plan.period, sa.String()),
+                      *[c[k] for k in _COLUMNS[4:10]], now)
+        counts = conn.execute(select(*plan.counts()).add_cte(
+            q.insert().from_select(_COLUMNS, rows).cte("added"))).one()
+        return int(counts[0]), int(counts[1]), int(counts[2]), int(counts[0]) + int(counts[1])
+    stored = (select(*[q.c[c] for c in ("id", *_KEY_COLUMNS, *_VALUE_COLUMNS, "inputs")])
+              .where(mine).cte("stored"))
+    s = stored.c
+    differs = sa.or_(sa.cast(s.inputs, sa.Text).is_distinct_from(sa.cast(c.inputs, sa.Text)),
+                     *[s[k].is_distinct_from(c[k]) for k in _VALUE_COLUMNS])
+    action = case((c.org_unit_id.is_(None), "d"), (s.id.is_(None), "i"), else_="u")
+    diff = (select(*c, s.id.label("stored_id"), action.label("action"))
+            .select_from(computed.join(stored, sa.and_(*[c[k] == s[k] for k in _KEY_COLUMNS]), full=True))
+            .where(sa.or_(c.org_unit_id.is_(None), s.id.is_(None), differs)).cte("diff"))
+    d = diff.c
+    gone = q.delete().where(q.c.id == d.stored_id, d.action == "d").returning(q.c.id).cte("gone")
+    changed = (q.update().where(q.c.id == d.stored_id, d.action == "u")
+               .values({**{k: d[k] for k in (*_VALUE_COLUMNS, "inputs")}, "computed_at": now})
+               .returning(q.c.id).cte("changed"))
+    new_rows = select(*[d[k] for k in _COLUMNS[:3]], sa.literal(plan.period, sa.String()),
+                      *[d[k] for k in _COLUMNS[4:10]], now).where(d.action == "i")
+    added = q.insert().from_select(_COLUMNS, new_rows).returning(q.c.id).cte("added")
+    written = sum((select(func.count()).select_from(t).scalar_subquery() for t in (gone, changed, added)),
+                  sa.literal(0))
+    row = conn.execute(select(*plan.counts(), written)).one()
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+
+
+def _merge_staged(conn: sa.Connection, plan: _Plan) -> tuple[int, int, int, int]:
+    """SQLite: the computed rows into a temporary table, then delete / update / insert what differs."""
+    from sqlalchemy.dialects import sqlite
+
+    q = StaffingQuota.__table__
+    columns = [sa.Column(c.name, c.type, nullable=c.nullable) for c in q.columns if c.name in _COLUMNS]
+    s = sa.Table("staffing_quota_stage", sa.MetaData(), *columns, prefixes=["TEMPORARY"])
     conn.execute(sa.text("DROP TABLE IF EXISTS staffing_quota_stage"))
-    stage.create(conn)
-    return stage
+    s.create(conn)
+    rows = plan.rows().subquery("computed")
+    conn.execute(s.insert().from_select(_COLUMNS, select(
+        *[rows.c[k] for k in _COLUMNS[:3]], sa.literal(plan.period, sa.String()), *[rows.c[k] for k in _COLUMNS[4:10]],
+        sa.literal(plan.now, sa.DateTime()))))
+    counts = conn.execute(select(*plan.counts())).one()
+    mine = sa.and_(_tenant_filter(q, plan.tenant_ids), q.c.period == plan.period)
+    same_key = sa.and_(*[s.c[k] == q.c[k] for k in _KEY_COLUMNS])
+    written = conn.execute(q.delete().where(mine, ~sa.exists().where(same_key)), execution_options=_COUNT_ROWS)
+    differs = sa.or_(sa.cast(q.c.inputs, sa.Text).is_distinct_from(sa.cast(s.c.inputs, sa.Text)),
+                     *[q.c[c].is_distinct_from(s.c[c]) for c in _VALUE_COLUMNS])
+    updated = conn.execute(q.update().where(mine, same_key, differs)
+                           .values({c: s.c[c] for c in (*_VALUE_COLUMNS, "inputs", "computed_at")}),
+                           execution_options=_COUNT_ROWS)
+    insert = sqlite.insert(q).from_select(_COLUMNS, select(*[s.c[c] for c in _COLUMNS]).where(sa.true()))
+    inserted = conn.execute(insert.on_conflict_do_nothing(
+        index_elements=["tenant_id", "period", "position_id", "org_unit_id"]), execution_options=_COUNT_ROWS)
+    conn.execute(sa.text("DROP TABLE staffing_quota_stage"))
+    return (int(counts[0]), int(counts[1]), int(counts[2]),
+            sum(max(r.rowcount or 0, 0) for r in (written, updated, inserted)))
 
 
-def _merge(conn: sa.Connection, stage: sa.Table, period: str, tenant_ids: Sequence[int] | None) -> None:
-    """Make the period's stored rows equal the staged ones, writing only what differs.
-
-    ``DELETE`` the rows no longer computed, ``UPDATE`` only the rows whose figures differ
-    (``computed_at`` is then the time the figures last changed), ``INSERT … ON CONFLICT DO NOTHING``
-    the new ones. Why not one upsert: ``ON CONFLICT DO UPDATE`` locks (writes) every conflicting row
-    even when its ``WHERE`` skips the update; and why not ``INSERT … WHERE NOT EXISTS``: on
-    PostgreSQL that anti-join can re-read the rows it has just inserted for every row. The unique
-    key answers "is it there?" instead. ``inputs`` are compared as text: PostgreSQL's ``json`` has
-    no equality, and both sides come from the same JSON builder. A period with no stored rows yet (a
-    first computation) is a plain insert.
-    """
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    q, s = StaffingQuota.__table__, stage
-    postgres = conn.dialect.name == "postgresql"
-    if postgres:
-        conn.execute(sa.text("ANALYZE staffing_quota_stage"))  # temporary tables are never auto-analyzed
-    staged = select(*[s.c[c] for c in _COLUMNS])
-    mine = sa.and_(_tenant_filter(q, tenant_ids), q.c.period == period)
-    if conn.execute(select(q.c.id).where(mine).limit(1)).first() is None:
-        conn.execute(q.insert().from_select(_COLUMNS, staged))
-    else:
-        same_key = sa.and_(*[s.c[k] == q.c[k] for k in _KEY_COLUMNS])
-        conn.execute(q.delete().where(mine, ~sa.exists().where(same_key)))
-        differs = sa.or_(sa.cast(q.c.inputs, sa.Text).is_distinct_from(sa.cast(s.c.inputs, sa.Text)),
-                         *[q.c[c].is_distinct_from(s.c[c]) for c in _VALUE_COLUMNS])
-        conn.execute(q.update().where(mine, same_key, differs)
-                     .values({c: s.c[c] for c in (*_VALUE_COLUMNS, "inputs", "computed_at")}))
-        insert = (postgresql.insert(q) if postgres else sqlite.insert(q)).from_select(
-            _COLUMNS, staged.where(sa.true()))  # the WHERE lets SQLite parse the ON CONFLICT clause
-        conn.execute(insert.on_conflict_do_nothing(index_elements=["tenant_id", "period", "position_id",
-                                                                   "org_unit_id"]))
-    if not postgres:
-        conn.execute(sa.text("DROP TABLE staffing_quota_stage"))
+_COUNT_ROWS = {"preserve_rowcount": True}  # SQLAlchemy keeps a DML statement's rowcount only when asked
 
 
 def _collect_nulls(conn: sa.Connection, report: RecomputeReport, period: str,
@@ -340,10 +423,9 @@ def _collect_nulls(conn: sa.Connection, report: RecomputeReport, period: str,
     """Rows whose formula gave no quota, with the reason (missing data, or a fault such as ÷0)."""
     q, ou, pos, r = (StaffingQuota.__table__, OrgUnit.__table__, Position.__table__, PositionRule.__table__)
     where = [_tenant_filter(q, tenant_ids), q.c.period == period, q.c.quota.is_(None), ou.c.level == pos.c.org_level]
-    source = q.join(ou, ou.c.id == q.c.org_unit_id).join(pos, pos.c.id == q.c.position_id)
-    report.null_count = conn.execute(select(func.count()).select_from(source).where(*where)).scalar_one()
-    if not report.null_count:
+    if not report.null_count:  # counted by the recompute's own statement
         return
+    source = q.join(ou, ou.c.id == q.c.org_unit_id).join(pos, pos.c.id == q.c.position_id)
     stmt = (select(ou.c.code, ou.c.name, pos.c.code.label("position_code"), q.c.inputs, r.c.formula)
             .select_from(source.join(r, r.c.id == q.c.rule_id)).where(*where)
             .order_by(ou.c.tenant_id, ou.c.path, pos.c.code).limit(NULL_SAMPLE))

@@ -1,7 +1,7 @@
 """Background jobs: recompute staffing quotas for one tenant or for every tenant.
 
 A job is a batch (a tenant's or the country's period), never a row; progress goes to
-``job.meta`` step by step (rules, one step per formula, one per rollup level).
+``job.meta`` in three steps (prepare, compute and save, summary).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from flask_babel import lazy_gettext as _
 from app.core.registry import ViewSpec, declare_view
 from app.core.views import TenantModelApi, TenantModelView
 from app.forms.custom_fields import CustomFieldsApiMixin, CustomFieldsViewMixin
+from app.forms.custom_fields_list import CustomFieldsInterface
 from app.staffing.models import Appointment, Person, Position
 
 PERSON_LABELS = {"name": _("姓名"), "id_number": _("身份证号"), "id_number_masked": _("身份证号"),
@@ -31,7 +32,7 @@ class PositionView(TenantModelView):
 
 
 class PersonView(CustomFieldsViewMixin, TenantModelView):
-    datamodel = SQLAInterface(Person)
+    datamodel = CustomFieldsInterface(Person)
     list_title = show_title = _("人员")
     add_title = _("新增人员")
     edit_title = _("编辑人员")
@@ -44,7 +45,7 @@ class PersonView(CustomFieldsViewMixin, TenantModelView):
 
 
 class AppointmentView(CustomFieldsViewMixin, TenantModelView):
-    datamodel = SQLAInterface(Appointment)
+    datamodel = CustomFieldsInterface(Appointment)
     list_title = show_title = _("聘用记录")
     list_columns = ["person", "position_code", "org_unit", "start_date", "end_date", "status_label"]
     show_columns = add_columns = edit_columns = [

@@ -1,4 +1,9 @@
-"""``countydesk tenant export SLUG DIR``: writes a folder that loads back to the same state."""
+"""``countydesk tenant export SLUG DIR``: writes a folder that loads back to the same state.
+
+Versioned definitions (forms, workflows, custom fields) are written as their latest stored spec,
+unchanged: loading the folder back compares specs as data, so it adds no version to the county it
+came from and gives a fresh database the same definitions.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased
 
 from app.core.errors import NotFound
@@ -21,7 +26,8 @@ from app.tenantio.folder import ORG_COLUMNS, POP_COLUMNS, ROSTER_COLUMNS
 
 
 def export_tenant(slug: str, folder: Path | str) -> Path:
-    """Write ``tenant.yaml`` and the three CSV files (UTF-8) into ``folder``, replacing earlier ones."""
+    """Write ``tenant.yaml``, the three CSV files (UTF-8) and the ``forms/`` and ``workflows/`` files into
+    ``folder``, replacing earlier ones."""
     out = Path(folder)
     tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
     if tenant is None:
@@ -29,7 +35,9 @@ def export_tenant(slug: str, folder: Path | str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     with tenant_context(tenant.id):
         forms = _write_forms(out)
-        (out / "tenant.yaml").write_text(_config_yaml(tenant, forms), encoding="utf-8")
+        workflows = _write_workflows(out)
+        (out / "tenant.yaml").write_text(_config_yaml(tenant, forms, workflows, _custom_fields()),
+                                         encoding="utf-8")
         _write(out / "orgunits.csv", ORG_COLUMNS, _org_rows())
         _write(out / "population.csv", POP_COLUMNS, _population_rows())
         _write(out / "roster.csv", ROSTER_COLUMNS, _roster_rows())
@@ -56,7 +64,44 @@ def _write_forms(out: Path) -> list[str]:
     return files
 
 
-def _config_yaml(tenant: Tenant, forms: list[str] | None = None) -> str:
+def _write_workflows(out: Path) -> list[str]:
+    """The latest version of each workflow as ``workflows/<code>.yaml`` (its stored spec, comments aside)."""
+    from app.workflows.models import WorkflowDefinition
+
+    t = WorkflowDefinition
+    latest = select(t.code, func.max(t.version).label("v")).group_by(t.code).subquery()
+    rows = db.session.scalars(select(t).join(latest, and_(latest.c.code == t.code, latest.c.v == t.version))
+                              .order_by(t.code)).all()
+    files = []
+    for row in rows:
+        (out / "workflows").mkdir(exist_ok=True)
+        name = f"workflows/{row.code}.yaml"
+        (out / name).write_text(yaml.safe_dump(row.spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        files.append(name)
+    return files
+
+
+def _custom_fields() -> dict[str, list[dict[str, Any]]]:
+    """``custom_fields:`` as tenant.yaml writes it: per entity, the fields of its latest version.
+
+    tenant.yaml takes a plain field list per entity (one section); fields the designer put in
+    several sections are written in order as one list.
+    """
+    from app.forms import custom_fields as cf
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    for entity in cf.ENTITIES:
+        row = cf.latest_row(entity)
+        if row is None:
+            continue
+        fields = [f for section in row.spec.get("sections") or [] for f in section.get("fields") or []]
+        if fields:
+            out[entity] = fields
+    return out
+
+
+def _config_yaml(tenant: Tenant, forms: list[str] | None = None, workflows: list[str] | None = None,
+                 custom_fields: dict[str, list[dict[str, Any]]] | None = None) -> str:
     positions = []
     for p in db.session.scalars(select(Position).order_by(Position.code)):
         item: dict[str, Any] = {"code": p.code, "name": p.name, "org_level": p.org_level}
@@ -71,6 +116,10 @@ def _config_yaml(tenant: Tenant, forms: list[str] | None = None) -> str:
            "settings": stored.get("settings", {})}
     if forms:
         doc["forms"] = [{"file": name} for name in forms]
+    if custom_fields:
+        doc["custom_fields"] = custom_fields
+    if workflows:
+        doc["workflows"] = [{"file": name} for name in workflows]
     return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
 
 

@@ -40,6 +40,8 @@ from app.orgs.models import OrgUnit
 from app.staffing.models import Appointment, Person
 from app.workflows.appraisal_models import AppraisalResult
 from app.workflows.recruitment import RESULT_VARIABLES
+from app.workflows.terms import SettingsError, refuse, settings_at
+from app.workflows.terms import tenant_settings as tenant_settings  # its old home; callers may import it here
 
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 YEAR_RE = re.compile(r"^\d{4}$")
@@ -54,12 +56,12 @@ ANNUAL_VARIABLES: tuple[Variable, ...] = (
 and how often the person was flagged last."""
 
 
-class AppraisalConfigError(CountyDeskError):
-    status = 400
+class AppraisalConfigError(SettingsError):
+    """``settings.appraisal`` is wrong or missing."""
 
 
 class AppraisalInputError(CountyDeskError):
-    status = 400
+    """Scores or a period a user entered are wrong (400): nothing was recorded."""
 
 
 @dataclass(frozen=True)
@@ -86,19 +88,9 @@ class MonthlyScheme:
 
 # -- configuration -----------------------------------------------------------------------------
 
-def tenant_settings() -> dict[str, Any]:
-    from app.core.models import Tenant
-
-    tenant = db.session.get(Tenant, current_tenant_id())
-    if tenant is None:
-        raise NotFound("没有当前县（区）")
-    return dict((tenant.settings or {}).get("settings") or {})
-
-
 def monthly_scheme(settings: Mapping[str, Any] | None = None) -> MonthlyScheme:
     """The county's monthly scheme, validated; every problem in one Chinese message."""
-    settings = tenant_settings() if settings is None else settings
-    raw = ((settings.get("appraisal") or {}) if isinstance(settings, Mapping) else {}).get("monthly")
+    raw = settings_at(settings, "appraisal", "monthly")
     if not isinstance(raw, Mapping):
         raise AppraisalConfigError("本县（区）未配置月度考核（tenant.yaml 的 settings.appraisal.monthly）")
     problems: list[str] = []
@@ -142,8 +134,7 @@ def monthly_scheme(settings: Mapping[str, Any] | None = None) -> MonthlyScheme:
     annual = raw.get("annual") or {}
     total = formula(annual.get("total"), ANNUAL_VARIABLES, FType.NUMBER, f"{base}.annual.total")
     grade = formula(annual.get("grade"), ANNUAL_VARIABLES, FType.TEXT, f"{base}.annual.grade")
-    if problems:
-        raise AppraisalConfigError("月度考核配置有误：" + "；".join(problems))
+    refuse(AppraisalConfigError, "月度考核", problems)
     return MonthlyScheme(str(raw.get("scheme") or "monthly"), raw.get("position"), tuple(items), last, total, grade)
 
 
@@ -173,30 +164,40 @@ def weighted_total(scheme: MonthlyScheme, scores: Mapping[str, Any], who: str = 
 
 
 def record_month(period: str, scores: Mapping[int, Mapping[str, Any]], *, commit: bool = True) -> int:
-    """GL-5/CC-3: store one month's item scores of people (person id -> {item: score}), then rank the month."""
+    """GL-5/CC-3: store one month's item scores of people (person id -> {item: score}), then rank the month.
+
+    People, their appointments and existing rows are read in three queries, not per person: a
+    town's sheet or a county's import is hundreds of people.
+    """
     if not MONTH_RE.match(period):
         raise AppraisalInputError(f"月份应写作 2025-03（得到「{period}」）")
     scheme = monthly_scheme()
     session = db.session
     day = dt.date(int(period[:4]), int(period[5:]), 1)
-    for person_id, item_scores in scores.items():
-        person = session.get(Person, person_id)
-        if person is None:
-            raise NotFound(f"人员 {person_id} 不存在")
-        checked, total = weighted_total(scheme, item_scores, person.name)
-        appt = _appointment_for(person.id, scheme.position, day)
-        unit_id = appt.org_unit_id if appt is not None else person.org_unit_id
-        if unit_id is None:
-            raise AppraisalInputError(f"{person.name}没有所属村（社区），无法排名")
-        row = session.scalars(select(AppraisalResult).where(
-            AppraisalResult.person_id == person.id, AppraisalResult.scheme == scheme.scheme,
-            AppraisalResult.period == period)).first()
-        if row is None:
-            row = AppraisalResult(person=person, org_unit=session.get(OrgUnit, unit_id), period=period,
-                                  scheme=scheme.scheme)
-            session.add(row)
-        row.appointment_id = appt.id if appt is not None else None
-        row.scores, row.total = checked, total
+    ids = list(scores)
+    people = {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(ids)))}
+    existing = {r.person_id: r for r in session.scalars(select(AppraisalResult).where(
+        AppraisalResult.person_id.in_(ids), AppraisalResult.scheme == scheme.scheme,
+        AppraisalResult.period == period))}
+    appts = _appointments_on(ids, scheme.position, day)
+    unit_ids = {a.org_unit_id for a in appts.values()} | {p.org_unit_id for p in people.values() if p.org_unit_id}
+    list(session.scalars(select(OrgUnit).where(OrgUnit.id.in_(unit_ids))))  # into the identity map: no lazy loads
+    with session.no_autoflush:
+        for person_id, item_scores in scores.items():
+            person = people.get(person_id)
+            if person is None:
+                raise NotFound(f"人员 {person_id} 不存在")
+            checked, total = weighted_total(scheme, item_scores, person.name)
+            appt = appts.get(person.id)
+            unit = appt.org_unit if appt is not None else person.org_unit
+            if unit is None:
+                raise AppraisalInputError(f"{person.name}没有所属村（社区），无法排名")
+            row = existing.get(person.id)
+            if row is None:
+                row = AppraisalResult(person=person, org_unit=unit, period=period, scheme=scheme.scheme)
+                session.add(row)
+            row.appointment = appt  # the object, not the id: a pending row's reference is checked by object
+            row.scores, row.total = checked, total
     session.flush()
     rank_period(scheme.scheme, period, scheme.last_place)
     if commit:
@@ -204,12 +205,16 @@ def record_month(period: str, scores: Mapping[int, Mapping[str, Any]], *, commit
     return len(scores)
 
 
-def _appointment_for(person_id: int, position: str | None, day: dt.date) -> Appointment | None:
-    stmt = select(Appointment).where(Appointment.person_id == person_id, Appointment.start_date <= day,
+def _appointments_on(person_ids: list[int], position: str | None, day: dt.date) -> dict[int, Appointment]:
+    """Each person's appointment in force on ``day`` (the latest started), in one query."""
+    stmt = select(Appointment).where(Appointment.person_id.in_(person_ids), Appointment.start_date <= day,
                                      sa.or_(Appointment.end_date.is_(None), Appointment.end_date >= day))
     if position:
         stmt = stmt.where(Appointment.position_code == position)
-    return db.session.scalars(stmt.order_by(Appointment.start_date.desc()).limit(1)).first()
+    out: dict[int, Appointment] = {}
+    for appt in db.session.scalars(stmt.order_by(Appointment.start_date.desc(), Appointment.id.desc())):
+        out.setdefault(appt.person_id, appt)
+    return out
 
 
 def rank_period(scheme: str, period: str, last_place: Formula | None = None) -> int:
@@ -257,27 +262,26 @@ def derive_annual(year: int, *, commit: bool = True) -> int:
         .where(r.c.tenant_id == tenant_id, r.c.scheme == scheme.scheme, r.c.period.in_(months))
         .group_by(r.c.person_id)).all()
     period = str(year)
-    for person_id, avg, low, high, n, lasts, last_month in rows:
-        values = {"avg": round(float(avg), 2), "min": low, "max": high, "months": n, "last_places": int(lasts or 0)}
-        try:
-            total = scheme.annual_total.compute(values) if scheme.annual_total else values["avg"]
-            grade = scheme.annual_grade.compute(values) if scheme.annual_grade else None
-        except FormulaRuntimeError as exc:
-            raise AppraisalConfigError(f"年度结果公式无法计算（人员 {person_id}）：{exc}") from None
-        month_row = session.scalars(select(AppraisalResult).where(
-            AppraisalResult.person_id == person_id, AppraisalResult.scheme == scheme.scheme,
-            AppraisalResult.period == last_month)).one()
-        row = session.scalars(select(AppraisalResult).where(
-            AppraisalResult.person_id == person_id, AppraisalResult.scheme == scheme.scheme,
-            AppraisalResult.period == period)).first()
-        if row is None:
-            row = AppraisalResult(person=month_row.person, org_unit=month_row.org_unit, period=period,
-                                  scheme=scheme.scheme)
-            session.add(row)
-        row.appointment_id = month_row.appointment_id
-        row.scores = values
-        row.total = None if total is None else round(float(total), 2)  # type: ignore[arg-type]
-        row.grade = None if grade is None else str(grade)
+    by_key = {(x.person_id, x.period): x for x in session.scalars(select(AppraisalResult).where(
+        AppraisalResult.scheme == scheme.scheme, AppraisalResult.period.in_([*{m for *_r, m in rows}, period])))}
+    with session.no_autoflush:  # lazy loads of the month rows' person and unit must not flush each new row
+        for person_id, avg, low, high, n, lasts, last_month in rows:
+            values = {"avg": round(float(avg), 2), "min": low, "max": high, "months": n, "last_places": int(lasts or 0)}
+            try:
+                total = scheme.annual_total.compute(values) if scheme.annual_total else values["avg"]
+                grade = scheme.annual_grade.compute(values) if scheme.annual_grade else None
+            except FormulaRuntimeError as exc:
+                raise AppraisalConfigError(f"年度结果公式无法计算（人员 {person_id}）：{exc}") from None
+            month_row = by_key[(person_id, last_month)]
+            row = by_key.get((person_id, period))
+            if row is None:
+                row = AppraisalResult(person=month_row.person, org_unit=month_row.org_unit, period=period,
+                                      scheme=scheme.scheme)
+                session.add(row)
+            row.appointment = month_row.appointment
+            row.scores = values
+            row.total = None if total is None else round(float(total), 2)  # type: ignore[arg-type]
+            row.grade = None if grade is None else str(grade)
     session.flush()
     rank_period(scheme.scheme, period, scheme.last_place)
     if commit:
@@ -285,36 +289,69 @@ def derive_annual(year: int, *, commit: bool = True) -> int:
     return len(rows)
 
 
-# -- SS-7: the annual case's final grade ----------------------------------------------------------
+# -- SS-7: the case's final grade (annual, or term-end) ----------------------------------------
 
 def record_case_grade(session: Any, instance: Any, rules: Any) -> AppraisalResult:
-    """Write the final grade of a finished appraisal case (idempotent: one row per person, scheme and year)."""
+    """Write the final grade of a finished appraisal case (idempotent: one row per person, scheme and year).
+
+    A term-end case (考核类别 = 聘期考核) is stored under the county's term-end scheme, linked to the
+    appointment whose term it appraised; an annual one under the workflow's scheme.
+    """
+    from app.workflows.appraisal_term import END_FIELD, KIND_FIELD, TERM_KIND, term_appointment_id, term_scheme
+
     rule = rules.appraisal
     data = instance.data or {}
     grade = data.get(rule.grade_field)
     if not grade:
         raise ValueError(f"考核结果缺少等次（字段 {rule.grade_field}）")
     period = str(instance.cycle_year)
+    term = data.get(KIND_FIELD) == TERM_KIND
+    scheme = term_scheme(session, instance.tenant_id, rule.scheme) if term else rule.scheme
     row = session.scalars(select(AppraisalResult).where(
-        AppraisalResult.person_id == instance.person_id, AppraisalResult.scheme == rule.scheme,
+        AppraisalResult.person_id == instance.person_id, AppraisalResult.scheme == scheme,
         AppraisalResult.period == period)).first()
     if row is None:
         row = AppraisalResult(person=session.get(Person, instance.person_id),
-                              org_unit=session.get(OrgUnit, instance.org_unit_id), period=period, scheme=rule.scheme)
+                              org_unit=session.get(OrgUnit, instance.org_unit_id), period=period, scheme=scheme)
         session.add(row)
-    appt = session.scalars(select(Appointment.id).where(
-        Appointment.person_id == instance.person_id, Appointment.status == "active")
-        .order_by(Appointment.start_date.desc()).limit(1)).first()
-    row.appointment_id = appt
+    appt = term_appointment_id(session, instance.tenant_id, instance.person_id, data.get(END_FIELD)) if term else None
+    if appt is None:
+        appt = session.scalars(select(Appointment.id).where(
+            Appointment.person_id == instance.person_id, Appointment.status == "active")
+            .order_by(Appointment.start_date.desc()).limit(1)).first()
+    row.appointment = session.get(Appointment, appt) if appt is not None else None
     row.grade = str(grade)
     row.scores = {k: v for k, v in data.items() if v is not None}
-    row.source_instance_id = instance.id
+    row.source_instance = instance
+    row.updated_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     if rule.last_place is not None:
         try:
             row.last_place = rule.last_place.compute({"grade": row.grade, "total": row.total}) is True
         except (FormulaRuntimeError, KeyError):
             row.last_place = False
     return row
+
+
+def open_term_end_appraisals(today: dt.date | None = None) -> int:
+    """SS-7 聘期考核, run once a day per county: the term-end cases due today (opened or converted).
+
+    See ``app.workflows.appraisal_term`` for the configuration and the cycle rule.
+    """
+    from app.workflows.appraisal_term import open_term_end_appraisals as run
+
+    return run(today).total
+
+
+def year_result(person_id: int, year: int) -> AppraisalResult | None:
+    """What pay rules read for a year (SS-6 performance pay): the person's graded result of that year.
+
+    In a term's last cycle the term-end grade takes the place of the annual one; if both exist the
+    later decision wins. Monthly rows are never returned (their period is a month).
+    """
+    return db.session.scalars(select(AppraisalResult).where(
+        AppraisalResult.person_id == person_id, AppraisalResult.period == str(year),
+        AppraisalResult.grade.is_not(None))
+        .order_by(AppraisalResult.updated_at.desc(), AppraisalResult.id.desc()).limit(1)).first()
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -366,45 +403,17 @@ def bulletin(period: str) -> Bulletin:
 
 def record_appraisal_task(ctx: Any) -> None:
     """Task ``record_appraisal`` (SS-7): the case's final grade into ``appraisal_result``, per its ``rules``."""
+    from app.hooks.formulas import formula_registry
     from app.workflows.definition import parse_definition
     from app.workflows.models import WorkflowDefinition
-    from app.workflows.services import _functions
 
     inst = ctx.instance
     spec = ctx.session.scalar(select(WorkflowDefinition.spec).where(
         WorkflowDefinition.code == inst.definition_code, WorkflowDefinition.version == inst.definition_version))
-    definition = parse_definition(spec, functions=_functions())
+    definition = parse_definition(spec, functions=formula_registry())
     if definition.rules is None or definition.rules.appraisal is None:
         raise ValueError(f"流程「{definition.name}」未配置考核结果规则（rules.appraisal）")
     record_case_grade(ctx.session, inst, definition.rules)
-
-
-def results(period: str | None = None, scheme: str | None = None, limit: int = 1000) -> list[AppraisalResult]:
-    """Stored results (scoped by the ORM like every read), newest period first, then by county rank."""
-    stmt = select(AppraisalResult).order_by(AppraisalResult.period.desc(), AppraisalResult.scheme,
-                                            AppraisalResult.rank_in_county, AppraisalResult.id)
-    if period:
-        stmt = stmt.where(AppraisalResult.period == period)
-    if scheme:
-        stmt = stmt.where(AppraisalResult.scheme == scheme)
-    return list(db.session.scalars(stmt.limit(limit)))
-
-
-def person_results(person_id: int) -> tuple[Person, list[AppraisalResult]]:
-    person = db.session.get(Person, person_id)
-    if person is None:
-        raise NotFound("人员不存在")
-    rows = db.session.scalars(select(AppraisalResult).where(AppraisalResult.person_id == person_id)
-                              .order_by(AppraisalResult.period.desc(), AppraisalResult.scheme))
-    return person, list(rows)
-
-
-def result_dict(row: AppraisalResult) -> dict[str, Any]:
-    return {"id": row.id, "person_id": row.person_id, "person": row.person.name if row.person else None,
-            "org_unit": row.org_unit.code if row.org_unit else None, "appointment_id": row.appointment_id,
-            "period": row.period, "scheme": row.scheme, "scores": row.scores, "total": row.total,
-            "grade": row.grade, "rank_in_town": row.rank_in_town, "rank_in_county": row.rank_in_county,
-            "last_place": row.last_place, "source_instance_id": row.source_instance_id}
 
 
 def scoring_sheet(period: str) -> tuple[MonthlyScheme, list[tuple[Person, OrgUnit, AppraisalResult | None]]]:

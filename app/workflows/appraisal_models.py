@@ -1,9 +1,11 @@
 """Appraisal results per person and period: what pay rules and term decisions read later.
 
 One row per (person, scheme, period): ``period`` is a year (``2025``, SS-7's annual grade) or a
-month (``2025-03``, GL-5/CC-3's monthly score). Rows are written by the appraisal services only
-(a finished SS-7 case, a monthly scoring, the annual derivation), so the screen and API are
-read-only; ``source_instance_id`` names the case a grade came from.
+month (``2025-03``, GL-5/CC-3's monthly score). A term-end appraisal (SS-7 聘期考核) is a year row
+under the county's own term-end scheme (e.g. ``SS7-TERM``), so a pay rule tells it from the annual
+grade by ``scheme`` alone. Rows are written by the appraisal services only (a finished case, a
+monthly scoring, the annual derivation), so the screen and API are read-only;
+``source_instance_id`` names the case a grade came from.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.core.models import TenantScoped
 from app.extensions import db
 from app.orgs.models import OrgUnit
-from app.staffing.models import Person
+from app.staffing.models import Appointment, Person
+from app.workflows.models import WorkflowInstance
 
 
 class AppraisalResult(TenantScoped, db.Model):  # type: ignore[name-defined]
@@ -47,6 +50,20 @@ class AppraisalResult(TenantScoped, db.Model):  # type: ignore[name-defined]
 
     person: Mapped[Person] = relationship()
     org_unit: Mapped[OrgUnit] = relationship()
+    appointment: Mapped[Appointment | None] = relationship()
+    source_instance: Mapped[WorkflowInstance | None] = relationship()
+
+    def audit_snapshot(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The history shows the scores as one readable line, like the show page."""
+        out = dict(values)
+        if isinstance(out.get("scores"), dict):
+            out["scores"] = "；".join(f"{k}：{v}" for k, v in out["scores"].items())
+        return out
+
+    @property
+    def scores_text(self) -> str:
+        """The stored scores or case fields as one line (``de：80；neng：75``) for the show page."""
+        return "；".join(f"{k}：{v}" for k, v in (self.scores or {}).items())
 
     def __repr__(self) -> str:
         return f"{self.person_id}:{self.scheme}@{self.period}"

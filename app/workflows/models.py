@@ -1,4 +1,5 @@
-"""Workflow storage: versioned definitions, running instances, immutable steps and N-of-M votes.
+"""Workflow storage: versioned definitions, running instances, immutable steps, N-of-M votes,
+escalation notices (督办) and the bookkeeping of the daily checks.
 
 An instance keeps the definition version it started with, so a county changing its process
 never rewrites a case in flight. Steps are the history (append-only; only the bookkeeping of
@@ -11,7 +12,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.models import TenantScoped
@@ -120,3 +133,58 @@ class WorkflowVote(TenantScoped, db.Model):  # type: ignore[name-defined]
     """``approve`` or ``reject``."""
     comment: Mapped[str | None] = mapped_column(Text)
     at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+
+
+class WorkflowNotice(TenantScoped, db.Model):  # type: ignore[name-defined]
+    """An overdue case put before the next org level up (督办), open until someone acts on the case.
+
+    Addressed to a role at an org unit (the case's town, or the county) rather than to named users:
+    whoever holds that role there sees it, also people appointed after the timer fired. One notice
+    per case and visit of a state (``step_seq``), so a timer firing twice cannot notify twice.
+    """
+
+    __tablename__ = "workflow_notice"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "instance_id", "step_seq", "kind", name="uq_workflow_notice_visit"),
+        Index("ix_workflow_notice_tenant_open", "tenant_id", "target_role", "resolved_at"),
+    )
+    __scope_org_attr__ = "org_unit_id"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("workflow_instance.id", ondelete="CASCADE"), nullable=False)
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id", ondelete="RESTRICT"), nullable=False)
+    """The case's unit (where it is handled)."""
+    target_org_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id", ondelete="RESTRICT"), nullable=False)
+    """The unit one level above the people who should have acted (the case's town, or the county)."""
+    target_role: Mapped[str] = mapped_column(String(32), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    """``escalation`` (a missed deadline)."""
+    state: Mapped[str] = mapped_column(String(64), nullable=False)
+    step_seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    due_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    message: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
+
+    instance: Mapped[WorkflowInstance] = relationship(foreign_keys=[instance_id])
+
+
+class WorkflowDailyCheck(TenantScoped, db.Model):  # type: ignore[name-defined]
+    """The last day a daily check (term expiry, …) ran for a county: the tick runs each once a day.
+
+    Claimed by a conditional UPDATE before the check runs, so two ticks at once (the CLI and the
+    scheduler) run it once. Bookkeeping, not county data: not audited.
+    """
+
+    __tablename__ = "workflow_daily_check"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_workflow_daily_check_name"),)
+    __audited__ = False
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    last_day: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    ran_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    result: Mapped[int | None] = mapped_column(Integer)
+    """What the check reported (e.g. cases opened)."""
+    error: Mapped[str | None] = mapped_column(Text)

@@ -244,6 +244,13 @@ def check_candidate(definition: Any, person: Any, unit: Any, values: Mapping[str
         missing = [labels[r] for r in rules.required if values.get(r) in (None, "")]
         if missing:
             raise CandidateRefused([f"发起时必须填写：{'、'.join(missing)}"])
+    if person is not None and action is None and rules.check_at is not None and values.get("position_code"):
+        # the round is checked at ``check_at``; a second case of the same person is refused at once
+        start_code = str(values["position_code"])
+        lock_round(definition.code, unit.id, start_code, cycle_year)
+        duplicate = duplicate_reasons(definition, person, unit, start_code, cycle_year, instance_id)
+        if duplicate:
+            raise CandidateRefused(duplicate)
     if person is not None and rules.ranking is not None and action == rules.ranking.action:
         ranked = rank_reasons(definition, unit, values, cycle_year, instance_id)
         if ranked:
@@ -255,10 +262,11 @@ def check_candidate(definition: Any, person: Any, unit: Any, values: Mapping[str
         if rules.max_candidates is not None or rules.eligibility or rules.rehire_ban:
             raise CandidateRefused(["缺少岗位代码（position_code），无法按岗位核对"])
         return
-    reasons: list[str] = []
     position = _position(str(code))
     if position is None:
         raise CandidateRefused([f"岗位「{code}」不存在"])
+    lock_round(definition.code, unit.id, str(code), cycle_year)  # before counting: one recommender at a time
+    reasons = duplicate_reasons(definition, person, unit, str(code), cycle_year, instance_id)
     if rules.max_candidates is not None:
         info = round_info(definition, unit.id, str(code), cycle_year, values, person.id)
         if info.posts <= 0:
@@ -274,6 +282,61 @@ def check_candidate(definition: Any, person: Any, unit: Any, values: Mapping[str
         reasons.extend(rehire_ban_reasons(position, person, day))
     if reasons:
         raise CandidateRefused(reasons)
+
+
+_ROUND_LOCK_NAMESPACE = 0x57464C4B  # "WFLK": keeps these advisory locks apart from any other use
+
+
+def lock_round(code: str, unit_id: int, position_code: str, cycle_year: int) -> None:
+    """Serialise checks of one round until the transaction ends, so two recommenders cannot both pass.
+
+    SS-5's posts + 1 is a count over the round's cases: two clerks recommending at the same moment
+    would each count the other's candidate as absent. On PostgreSQL a transaction-level advisory
+    lock keyed by the round (tenant, process, village, position, year) makes the second wait until
+    the first commits, then count again. There is no round row to ``SELECT … FOR UPDATE``: a round
+    is the set of its cases. SQLite allows one writer at a time, so the loser fails to write instead.
+    """
+    import zlib
+
+    from app.core.tenancy import current_tenant_id
+    from app.extensions import db
+
+    session = db.session
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    key = zlib.crc32(f"{current_tenant_id()}:{code}:{unit_id}:{position_code}:{cycle_year}".encode())
+    session.execute(sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"),
+                    {"ns": _ROUND_LOCK_NAMESPACE, "key": key - 2**32 if key >= 2**31 else key})
+
+
+def duplicate_reasons(definition: Any, person: Any, unit: Any, position_code: str, cycle_year: int,
+                      instance_id: int | None) -> list[str]:
+    """A person recommended twice in one round: any other case of theirs in it that was not turned down.
+
+    Turned down = a final state the round does not count (``not_counted``, e.g. rejected): such a
+    person may be recommended again; a pending, recommended or hired case is a duplicate.
+    """
+    from app.core.tenancy import current_tenant_id
+    from app.extensions import db
+    from app.workflows.models import WorkflowInstance
+
+    rules: Rules = definition.rules or Rules()
+    closed = [s.code for s in definition.states if s.final and s.code in rules.not_counted]
+    i = WorkflowInstance.__table__
+    conds = [i.c.tenant_id == current_tenant_id(), i.c.definition_code == definition.code,
+             i.c.org_unit_id == unit.id, i.c.cycle_year == cycle_year, i.c.person_id == person.id]
+    if closed:
+        conds.append(i.c.state.not_in(closed))
+    if instance_id is not None:
+        conds.append(i.c.id != instance_id)
+    for other_id, state, data in db.session.execute(select(i.c.id, i.c.state, i.c.data).where(*conds)
+                                                     .order_by(i.c.id)):
+        if (data or {}).get("position_code") != position_code:
+            continue
+        label = next((s.label for s in definition.states if s.code == state), str(state))
+        return [f"{person.name}在本轮（{unit.name}，岗位 {position_code}，{cycle_year} 年）已有推荐事项"
+                f"（第 {other_id} 号，当前环节「{label}」），同一人不能重复推荐"]
+    return []
 
 
 def rank_reasons(definition: Any, unit: Any, values: Mapping[str, Any], cycle_year: int,
@@ -385,61 +448,3 @@ def term_end(session: Any, instance: Any, position: Any, start: dt.date) -> dt.d
         a.c.tenant_id == instance.tenant_id, a.c.position_code == position.code, a.c.status == "active",
         a.c.person_id != instance.person_id, a.c.end_date > start, a.c.end_date < full)).scalar()
     return batch
-
-
-@dataclass
-class RoundCandidate:
-    instance_id: int
-    person: str
-    state: str
-    counted: bool
-    score: float | None = None
-    rank: int | None = None
-
-
-@dataclass
-class RoundView:
-    definition_name: str
-    unit_name: str
-    year: int
-    info: RoundInfo
-    candidates: list[RoundCandidate]
-    score_label: str | None = None
-
-
-def round_overview(code: str, unit_code: str, position_code: str, year: int) -> RoundView:
-    """One round's candidates with their stage, whether they count toward posts + 1, and the exam ranking."""
-    from app.core.errors import NotFound
-    from app.extensions import db
-    from app.orgs.models import OrgUnit
-    from app.staffing.models import Person
-    from app.workflows.models import WorkflowInstance
-    from app.workflows.services import load_definition
-
-    definition = load_definition(code)
-    unit = db.session.scalars(select(OrgUnit).where(OrgUnit.code == unit_code)).first()
-    if unit is None:
-        raise NotFound(f"没有组织机构「{unit_code}」")
-    rules: Rules = definition.rules or Rules()
-    info = round_info(definition, unit.id, position_code, year, {})
-    rows = db.session.execute(
-        select(WorkflowInstance.id, WorkflowInstance.state, WorkflowInstance.data, WorkflowInstance.definition_version,
-               Person.name)
-        .join(Person, Person.id == WorkflowInstance.person_id)
-        .where(WorkflowInstance.definition_code == code, WorkflowInstance.org_unit_id == unit.id,
-               WorkflowInstance.cycle_year == year)
-        .order_by(WorkflowInstance.id)).all()
-    by = rules.ranking.by if rules.ranking else None
-    out = []
-    for inst_id, state, data, version, name in rows:
-        if (data or {}).get("position_code") != position_code:
-            continue
-        label = load_definition(code, version).state(state).label
-        score = (data or {}).get(by) if by else None
-        out.append(RoundCandidate(inst_id, name, label, state not in rules.not_counted,
-                                  None if score is None else float(score)))
-    scored = sorted((c for c in out if c.score is not None and c.counted), key=lambda c: -(c.score or 0))
-    for c in scored:
-        c.rank = 1 + sum(1 for o in scored if (o.score or 0) > (c.score or 0))
-    score_label = next((f.label for f in definition.fields if f.code == by), None) if by else None
-    return RoundView(definition.name, unit.name, year, info, out, score_label)

@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _
 
 from app.core.errors import CountyDeskError
 from app.core.registry import ViewSpec, declare_view
-from app.workflows.recruitment import round_overview
+from app.workflows.rounds import round_overview
 
 
 class RecruitmentRoundView(BaseView):

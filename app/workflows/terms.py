@@ -7,10 +7,15 @@ Configured per county (``settings.terms`` in tenant.yaml)::
       workflow: renewal        # e.g. a renewal by the town (GL-3), or a new selection round (SS-5)
       position: RKZR           # optional: only this position
 
-Meant to run once a day (nothing schedules it yet); it is idempotent: an appointment whose
-person already has a case of that workflow for the year the term ends is skipped. The case gets
+Run once a day for every county by the workflow tick (``term_expiry_check`` is registered as a
+daily check in ``app.workflows.timers``); it is idempotent: an appointment whose person already
+has a case of that workflow for the year the term ends is skipped. The case gets
 ``position_code``, ``reference_date`` and ``term_start`` (the day after the end) where the
 workflow declares those fields, so a renewal's new term starts when the old one ends.
+
+The case is due when the term ends: the inbox of the people who must act shows that date, and
+if the first step is still not taken by then the tick escalates it to the next level up (督办) —
+unless the first state has a timer of its own, which then decides.
 """
 
 from __future__ import annotations
@@ -23,13 +28,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import select
 
-from app.core.errors import CountyDeskError
+from app.core.errors import CountyDeskError, NotFound
 from app.core.tenancy import current_tenant_id
 from app.extensions import db
 
 
-class TermConfigError(CountyDeskError):
-    status = 400
+class SettingsError(CountyDeskError):
+    """A county's workflow settings in tenant.yaml are wrong (400): the county admin fixes the file."""
+
+
+class TermConfigError(SettingsError):
+    """``settings.terms`` is wrong."""
 
 
 @dataclass(frozen=True)
@@ -40,31 +49,66 @@ class TermRule:
 
 
 @dataclass
-class TermReport:
+class CaseReport:
+    """What a daily check that opens cases did: counted, the cases' ids, and the people it could not serve."""
+
     opened: int = 0
-    skipped: int = 0
     instance_ids: list[int] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
+@dataclass
+class TermReport(CaseReport):
+    skipped: int = 0
+
+
+def tenant_settings() -> dict[str, Any]:
+    """The current county's ``settings`` section of tenant.yaml (empty when it has none)."""
+    from app.core.models import Tenant
+
+    tenant = db.session.get(Tenant, current_tenant_id())
+    if tenant is None:
+        raise NotFound("没有当前县（区）")
+    return dict((tenant.settings or {}).get("settings") or {})
+
+
+def settings_at(settings: Mapping[str, Any] | None, *keys: str) -> Any:
+    """The raw value at ``settings.<keys>`` (the current county's when ``settings`` is None), None when absent.
+
+    Every county rule reads its tenant.yaml section this way, so a missing or mistyped parent section
+    reads as "not configured" instead of failing on ``.get``.
+    """
+    raw: Any = tenant_settings() if settings is None else settings
+    for key in keys:
+        raw = raw.get(key) if isinstance(raw, Mapping) else None
+    return raw
+
+
+def is_day_count(value: Any, low: int, high: int = 366) -> bool:
+    """A whole number of days in ``low``–``high`` (YAML's ``true`` is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def refuse(error: type[CountyDeskError], what: str, problems: list[str]) -> None:
+    """Every problem of a county's rule in one Chinese message, so the admin fixes them in one go."""
+    if problems:
+        raise error(f"{what}配置有误：" + "；".join(problems))
+
+
 def term_rule(settings: Mapping[str, Any] | None = None) -> TermRule | None:
     """The county's rule, or None when it has none; a wrong one is an error naming the place."""
-    from app.workflows.appraisal import tenant_settings
-
-    settings = tenant_settings() if settings is None else settings
-    raw = settings.get("terms") if isinstance(settings, Mapping) else None
+    raw = settings_at(settings, "terms")
     if raw is None:
         return None
     if not isinstance(raw, Mapping):
         raise TermConfigError("settings.terms：应为 {remind_days: 天数, workflow: 流程代码}")
     days, code = raw.get("remind_days"), raw.get("workflow")
     problems = []
-    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 366:
+    if not is_day_count(days, 1):
         problems.append(f"settings.terms.remind_days：提前天数应为 1–366 的整数（得到「{days}」）")
     if not isinstance(code, str) or not code:
         problems.append("settings.terms.workflow：缺少期满时发起的流程代码（如 renewal）")
-    if problems:
-        raise TermConfigError("聘期到期配置有误：" + "；".join(problems))
+    refuse(TermConfigError, "聘期到期", problems)
     return TermRule(int(days), str(code), raw.get("position"))  # type: ignore[arg-type]
 
 
@@ -108,8 +152,20 @@ def open_term_cases(today: dt.date | None = None, *, commit: bool = True) -> Ter
         except CountyDeskError as exc:
             report.problems.append(f"人员 {person_id}：{exc.message}")
             continue
+        if definition.initial.timer is None:  # due when the term ends (the last day included)
+            inst.due_at = dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
         report.opened += 1
         report.instance_ids.append(inst.id)
     if commit:
         db.session.commit()
     return report
+
+
+def term_expiry_check(today: dt.date) -> int:
+    """The daily check run by the tick for each county: cases opened today (problems are logged)."""
+    import logging
+
+    report = open_term_cases(today)
+    for problem in report.problems:
+        logging.getLogger("countydesk.workflows").warning("term expiry: %s", problem)
+    return report.opened

@@ -22,6 +22,7 @@ from app.extensions import db
 from app.orgs.models import OrgUnit
 from app.workflows import services
 from app.workflows.diagram import to_svg
+from app.workflows.inbox_count import inbox_menu_label
 from app.workflows.models import WorkflowDefinition, WorkflowInstance
 
 ACTORS = ("county_admin", "town_clerk", "village_worker")
@@ -164,7 +165,11 @@ class WorkflowDefinitionView(BaseView):
                                     versions=[r.version for r in stored], labels=_state_labels(definition))
 
 
-declare_view(ViewSpec(WorkflowInboxView, "WorkflowInbox", _("待办事项"), "Workflows", _("流程办理"), "fa-inbox",
+# The label carries the number of cases waiting for the user, counted when the menu is drawn.
+declare_view(ViewSpec(WorkflowInboxView, "WorkflowInbox", inbox_menu_label, "Workflows", _("流程办理"), "fa-inbox",
                       writers=ACTORS, readers=ACTORS))
 declare_view(ViewSpec(WorkflowDefinitionView, "WorkflowDefinitions", _("流程定义"), "Workflows", _("流程办理"),
                       "fa-sitemap", readers=("county_admin",)))
+
+# The designer is declared with the other workflow screens (after them, so it follows them in the menu).
+import app.workflows.designer_views  # noqa: E402, F401

@@ -1,4 +1,4 @@
-"""村级计生规范化建设 pack: the monthly village work meeting minutes (XS-1) and the eight village ledgers (XS-5).
+"""村级计生规范化建设 pack: the monthly village work meeting minutes (XS-1) and the nine village ledgers (XS-5).
 
 Why a pack and not one county's config: the standardisation scheme these forms come from was copied
 by many towns; a county opts in by naming a template in its tenant.yaml (``- template:

@@ -21,6 +21,11 @@ from app.staffing.models import Person
 from support import is_postgres, login
 
 
+def _delete(client, url):
+    """Delete through the API with the version just read (a DELETE without it is refused)."""
+    version = client.get(url).get_json()["result"]["row_version"]
+    return client.delete(f"{url}?row_version={version}")
+
 def _events(app, entity: str, row_id: int, since: int = 0) -> list[dict[str, Any]]:
     """Read the trail with plain Core (no tenant filter), as an auditor would; events after ``since``."""
     with app.app_context():
@@ -89,7 +94,7 @@ def test_api_create_update_delete_each_leave_one_event(app, demo, client):
     assert updated["before"] == {"phone": "13700000001", "row_version": 1}
     assert updated["after"] == {"phone": "13700000002", "row_version": 2}
 
-    assert client.delete(f"/api/v1/person/{pid}").status_code == 200
+    assert _delete(client, f"/api/v1/person/{pid}").status_code == 200
     events = _events(app, "person", pid, since)
     assert [e["action"] for e in events] == ["create", "update", "delete"]
     assert events[2]["before"]["phone"] == "13700000002" and events[2]["after"] is None
@@ -123,7 +128,7 @@ def test_screen_create_edit_delete_and_history_on_the_show_page(app, demo, clien
     assert re.search(r"电话</strong>：13700000011 → 13700000012", history_html)
     assert number not in html  # the ID number is masked in the history
 
-    assert client.post(f"/personview/delete/{pid}").status_code == 302
+    assert client.post(f"/personview/delete/{pid}?row_version=2").status_code == 302
     assert [e["action"] for e in _events(app, "person", pid, since)] == ["create", "update", "delete"]
 
 
@@ -156,7 +161,7 @@ def test_id_number_never_stored_unmasked_in_the_trail(app, demo, client):
                                                "org_unit": _village(app, ss)}).get_json()["id"]
     other = _new_id_number(414)
     assert client.put(f"/api/v1/person/{pid}", json={"id_number": other, "row_version": 1}).status_code == 200
-    client.delete(f"/api/v1/person/{pid}")
+    _delete(client, f"/api/v1/person/{pid}")
     with app.app_context():
         conn = db.session.connection()
         if is_postgres():
@@ -193,7 +198,7 @@ def test_guanling_never_sees_shishi_audit_events(app, demo, client):
     assert client.get(f"/personview/show/{pid}").status_code == 404  # nor the record with its history
     client.get("/logout/")
     login(client, "ss_admin")
-    client.delete(f"/api/v1/person/{pid}")
+    _delete(client, f"/api/v1/person/{pid}")
 
 
 def test_audit_log_is_read_only_and_for_county_admins(app, demo, client):
@@ -312,3 +317,87 @@ def test_one_save_flushed_twice_is_one_event_and_one_new_version(app, demo):
         person = db.session.get(Person, pid)
         person.phone, person.education = phone, education
         db.session.commit()
+
+
+# -- labels instead of ids (history panel and 操作日志) ------------------------------------------------
+
+
+def test_history_names_units_positions_and_people_instead_of_ids(app, demo, client):
+    ss = demo["tenant_ids"]["shishi"]
+    village, moved_to = _villages(app, ss)[:2]
+    with app.app_context(), tenant_context(ss):
+        names = {u.id: f"{u.name}（{u.code}）" for u in db.session.scalars(
+            select(OrgUnit).where(OrgUnit.id.in_([village, moved_to])))}
+    login(client, "ss_admin")
+    pid = client.post("/api/v1/person/", json={"name": "标签甲", "id_number": _new_id_number(421),
+                                               "org_unit": village}).get_json()["id"]
+    resp = client.post("/api/v1/appointment/", json={"person": pid, "position_code": "XGY", "org_unit": village,
+                                                     "start_date": "2025-01-01", "status": "active"})
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    aid = resp.get_json()["id"]
+    assert client.put(f"/api/v1/appointment/{aid}", json={"org_unit": moved_to, "row_version": 1}).status_code == 200
+    html = client.get(f"/appointmentview/show/{aid}").get_data(as_text=True)
+    panel = html[html.index('id="record-history"'):]
+    assert f"工作单位</strong>：{names[village]} → {names[moved_to]}" in panel
+    assert "人员</strong>：— → 标签甲" in panel
+    assert "岗位代码</strong>：— → 村级计生社保协管员" in panel
+    assert f"：{village} →" not in panel and f"→ {moved_to}<" not in panel
+
+    # 操作日志: the same labels on the event's page, and the entity in Chinese on the list
+    with app.app_context(), tenant_context(ss):
+        event_id = db.session.scalar(select(AuditEvent.id).where(
+            AuditEvent.entity == "appointment", AuditEvent.row_id == aid, AuditEvent.action == "update"))
+    page = client.get(f"/auditeventview/show/{event_id}").get_data(as_text=True)
+    changes = page[page.index('id="audit-event-changes"'):]
+    assert "聘用记录" in changes and "工作单位" in changes
+    assert names[village] in changes and names[moved_to] in changes
+    listing = client.get("/auditeventview/list/?_flt_0_entity=appointment").get_data(as_text=True)
+    assert "<td>聘用记录</td>" in listing
+    _delete(client, f"/api/v1/appointment/{aid}")
+    _delete(client, f"/api/v1/person/{pid}")
+
+
+def test_a_deleted_or_foreign_target_shows_its_id_marked_deleted(app, demo, client):
+    ids = demo["tenant_ids"]
+    ss = ids["shishi"]
+    village = _village(app, ss)
+    login(client, "ss_admin")
+    with app.app_context(), tenant_context(ss):
+        parent = db.session.get(OrgUnit, village)
+        temp = OrgUnit(code="LBLTMP01", name="临时小组", level="group", parent=parent)
+        db.session.add(temp)
+        db.session.commit()
+        temp_id = temp.id
+    pid = client.post("/api/v1/person/", json={"name": "标签乙", "id_number": _new_id_number(422),
+                                               "org_unit": temp_id}).get_json()["id"]
+    assert client.put(f"/api/v1/person/{pid}", json={"org_unit": village, "row_version": 1}).status_code == 200
+    assert _delete(client, f"/api/v1/org_unit/{temp_id}").status_code == 200
+    html = client.get(f"/personview/show/{pid}").get_data(as_text=True)
+    assert f"{temp_id}（已删除） →" in html and "临时小组" not in html
+    # a Guanling unit's id in a Shishi event (it cannot be referenced, but labels must not leak anyway)
+    with app.app_context(), tenant_context(ids["guanling"]):
+        gl_unit = db.session.scalars(select(OrgUnit).where(OrgUnit.level == "village")).first()
+        gl_id, gl_name = gl_unit.id, gl_unit.name
+    with app.app_context(), tenant_context(ss):
+        db.session.add(AuditEvent(entity="person", row_id=pid, action="update", before={"org_unit_id": village},
+                                  after={"org_unit_id": gl_id}, source="test"))
+        db.session.commit()
+        event_id = db.session.scalar(select(func.max(AuditEvent.id)).where(AuditEvent.source == "test"))
+    page = client.get(f"/auditeventview/show/{event_id}").get_data(as_text=True)
+    assert f"{gl_id}（已删除）" in page and gl_name not in page
+    _delete(client, f"/api/v1/person/{pid}")
+
+
+def test_history_shows_a_json_value_as_stored_instead_of_failing(app, demo):
+    """A JSON column (scores, inputs …) in an event cannot be looked up as a reference: shown as written."""
+    from types import SimpleNamespace
+
+    from app.extensions import get_appbuilder
+
+    event = SimpleNamespace(at=dt.datetime(2025, 3, 1, 8, 0), action="update", action_label="修改", user_id=None,
+                            source="test", before={"notes": {"德": 80}}, after={"notes": {"德": 90}})
+    with app.test_request_context(), tenant_context(demo["tenant_ids"]["shishi"]):
+        view = next(v for v in get_appbuilder().baseviews if type(v).__name__ == "PersonView")
+        rows = view.describe_events([event])
+    change = rows[0]["changes"][0]
+    assert "90" in str(change["after"]) and "80" in str(change["before"])

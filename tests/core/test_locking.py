@@ -165,3 +165,70 @@ def test_two_sessions_that_loaded_the_same_version_cannot_both_save(app, person)
             two.rollback()
     saved = _db_person(app, person)
     assert saved.phone == "13900000011" and saved.row_version == 2
+
+
+# -- deletes are version-checked too ---------------------------------------------------------------
+
+
+def _exists(app, p: dict[str, Any]) -> bool:
+    with app.app_context(), tenant_context(p["tenant_id"]):
+        return db.session.get(Person, p["id"]) is not None
+
+
+def _delete_link(html: str, pid: int) -> str:
+    found = re.search(rf"/personview/delete/{pid}\?row_version=(\d+)", html)
+    assert found, "the list's delete button carries no row_version"
+    return found.group(0)
+
+
+def test_list_delete_buttons_carry_the_row_version(app, person, client):
+    login(client, "ss_admin")
+    html = client.get("/personview/list/?_flt_3_name=锁测试").get_data(as_text=True)
+    assert _delete_link(html, person["id"]).endswith("row_version=1")
+
+
+def test_stale_screen_delete_is_refused_and_the_row_stays(app, person):
+    first, second = app.test_client(), app.test_client()
+    login(first, "ss_admin")
+    login(second, "ss_town")
+    link = _delete_link(second.get("/personview/list/?_flt_3_name=锁测试").get_data(as_text=True), person["id"])
+    # a colleague saves first
+    v = _form_version(first.get(f"/personview/edit/{person['id']}").get_data(as_text=True))
+    assert first.post(f"/personview/edit/{person['id']}", data=_edit_form(person, v, "13912121212")).status_code == 302
+    resp = second.post(link, follow_redirects=True)
+    html = resp.get_data(as_text=True)
+    assert "删除冲突" in html and "未删除" in html and "当前版本 2" in html
+    assert _exists(app, person) and _db_person(app, person).phone == "13912121212"
+    # without any version the screen refuses too (a stale page of an older release, a forged post)
+    assert "删除冲突" in second.post(f"/personview/delete/{person['id']}", follow_redirects=True).get_data(as_text=True)
+    assert _exists(app, person)
+    # from the fresh list the delete goes through
+    fresh = _delete_link(second.get("/personview/list/?_flt_3_name=锁测试").get_data(as_text=True), person["id"])
+    assert fresh.endswith("row_version=2")
+    assert second.post(fresh).status_code == 302
+    assert not _exists(app, person)
+
+
+def test_stale_api_delete_gets_409_and_the_row_stays(app, person, client):
+    login(client, "ss_admin")
+    url = f"/api/v1/person/{person['id']}"
+    assert client.put(url, json={"phone": "13913131313", "row_version": 1}).status_code == 200
+    resp = client.delete(f"{url}?row_version=1")
+    assert resp.status_code == 409
+    body = resp.get_json()
+    assert "删除冲突" in body["message"] and body["current_version"] == 2
+    assert body["theirs"]["phone"] == "13913131313" and "*" in body["theirs"]["id_number"]
+    assert _exists(app, person)
+    assert client.delete(f"{url}?row_version=abc").status_code == 422
+    assert _exists(app, person)
+    assert client.delete(f"{url}?row_version=2").status_code == 200
+    assert not _exists(app, person)
+
+
+def test_api_delete_without_row_version_is_422_and_deletes_nothing(app, person, client):
+    """As with PUT: a blind delete could remove a colleague's change unseen, so the version is required."""
+    login(client, "ss_admin")
+    response = client.delete(f"/api/v1/person/{person['id']}")
+    assert response.status_code == 422
+    assert "row_version" in response.get_json()["message"]
+    assert _exists(app, person)

@@ -48,8 +48,9 @@ def copied(app, demo, tmp_path_factory) -> dict[str, Any]:
         with acting(tenant_id):
             town_villages = villages(SS_TOWN)
             _report(town_villages[0], dt.datetime(2025, 4, 1, 9, 0))
-            _report(town_villages[1], dt.datetime(2025, 4, 5, 23, 59))   # the due day itself: on time
-            _report(town_villages[2], dt.datetime(2025, 4, 6, 0, 0))     # a minute later: late
+            # submitted_at is UTC; the due day ends at midnight Beijing time (16:00 UTC)
+            _report(town_villages[1], dt.datetime(2025, 4, 5, 15, 59))   # 23:59 on the due day: on time
+            _report(town_villages[2], dt.datetime(2025, 4, 5, 16, 0))    # a minute later (00:00 on the 6th): late
             _report(town_villages[3], None)                              # draft: counts as missing
             other_town = db.session.scalar(select(OrgUnit).where(OrgUnit.level == "town", OrgUnit.code != SS_TOWN)
                                            .order_by(OrgUnit.path))

@@ -156,3 +156,144 @@ def test_custom_fields_problems_in_tenant_yaml_are_located_in_chinese(copy_tenan
     messages = [str(p) for p in problems.items]
     assert any("类型「datum」无效" in m and "人员自定义字段" in m and "第" in m for m in messages), messages
     assert any("未知的对象「house」" in m for m in messages), messages
+
+
+# -- lists: columns, search, sort (SS-9 certificate) ---------------------------------------------------
+
+
+def _names_in_order(html: str) -> list[str]:
+    import re
+
+    return re.findall(r"<td>(持证3\d\d)</td>", html)
+
+
+def test_ss9_certificate_is_a_list_column_with_search_and_sort(app, demo, client):
+    ss = demo["tenant_ids"]["shishi"]
+    village = _village(app, ss)
+    login(client, "ss_admin")
+    _new_person(client, village, 327, cert_no="SS-000327", cert_date="2024-03-01")
+    _new_person(client, village, 328, cert_no="SS-000328", cert_date="2024-09-01")
+    _new_person(client, village, 329)
+    base = "/personview/list/?_flt_2_name=持证3"
+    page = client.get(base).text
+    assert f"{LABEL}" in page and "_oc_PersonView=cf_cert_no" in page  # a sortable column
+    assert "<td>SS-000327</td>" in page and "<td>2024-09-01</td>" in page
+    assert sorted(_names_in_order(page)) == ["持证327", "持证328", "持证329"]
+    assert 'id="cd-cf-search"' in page and 'name="_cf_cert_no"' in page and 'name="_cf_cert_date_from"' in page
+    # contains, case-insensitive
+    assert _names_in_order(client.get(f"{base}&_cf_cert_no=ss-000328").text) == ["持证328"]
+    assert _names_in_order(client.get(f"{base}&_cf_cert_no=00032").text) != []
+    # a date range
+    ranged = client.get(f"{base}&_cf_cert_date_from=2024-06-01&_cf_cert_date_to=2024-12-31").text
+    assert _names_in_order(ranged) == ["持证328"]
+    # an unreadable bound is ignored rather than failing the page
+    assert client.get(f"{base}&_cf_cert_date_from=去年").status_code == 200
+    # sort by the custom field, both ways (rows without a value sort apart, at one end)
+    down = _names_in_order(client.get(f"{base}&_oc_PersonView=cf_cert_no&_od_PersonView=desc").text)
+    up = _names_in_order(client.get(f"{base}&_oc_PersonView=cf_cert_no&_od_PersonView=asc").text)
+    assert down.index("持证328") < down.index("持证327") and up.index("持证327") < up.index("持证328")
+    # the export follows the custom search too
+    import io
+
+    from openpyxl import load_workbook
+
+    resp = client.get("/personview/export_xlsx/?_flt_2_name=持证3&_cf_cert_no=SS-000327")
+    rows = list(load_workbook(io.BytesIO(resp.data)).active.iter_rows(values_only=True))
+    assert [r[0] for r in rows[1:]] == ["持证327"] and rows[1][rows[0].index(LABEL)] == "SS-000327"
+    # Guanling: no such column, no search panel
+    client.get("/logout/")
+    login(client, "gl_admin")
+    other = client.get("/personview/list/").text
+    assert LABEL not in other and "cd-cf-search" not in other
+
+
+def test_unknown_sort_column_falls_back_to_the_default_order(app, demo, client):
+    login(client, "ss_admin")
+    assert client.get("/personview/list/?_oc_PersonView=nope&_od_PersonView=asc").status_code == 200
+    assert client.get("/personview/list/?_oc_PersonView=cf_nope&_od_PersonView=asc").status_code == 200
+
+
+def test_list_flag_chooses_the_listed_custom_fields():
+    from app.forms.custom_fields import parse_entity
+
+    fields = [{"code": "a", "label": "甲", "type": "text"}, {"code": "b", "label": "乙", "type": "date", "list": True},
+              {"code": "c", "label": "丙", "type": "integer"}, {"code": "d", "label": "丁", "type": "text"}]
+    form, problems = parse_entity("person", fields)
+    assert problems == [] and [f.code for f in form.list_fields] == ["b"]
+    assert form.to_dict()["list"] == ["b"]  # stored once, at the top (survives the designer's table)
+    fixed = ("code", "name", "target", "periodicity")  # what the designer leaves out of the YAML box
+    again, _ = parse_entity("person", {k: v for k, v in form.to_dict().items() if k not in fixed})
+    assert again == form
+    default, _ = parse_entity("person", [{k: v for k, v in f.items() if k != "list"} for f in fields])
+    assert [f.code for f in default.list_fields] == ["a", "b", "c"]  # not said: the first three
+    none, _ = parse_entity("person", {"list": [], "sections": [{"title": "x", "fields": fields[:1]}]})
+    assert none.list_fields == ()
+    _, bad = parse_entity("person", {"list": ["zz"], "sections": [{"title": "x", "fields": fields[:1]}]})
+    assert any("list 中的字段「zz」未定义" in text for _, text in bad)
+    _, bad = parse_entity("person", [{"code": "a", "label": "甲", "type": "text", "list": "yes"}])
+    assert any("list 应为 true 或 false" in text for _, text in bad)
+
+
+def test_list_flag_in_tenant_yaml_lists_only_the_flagged_field(app, copy_tenant, client):
+    from app.security.services import add_user
+    from app.tenantio.loader import load_tenant_folder
+
+    folder = copy_tenant("shishi", "cflist")
+    cfg = folder / "tenant.yaml"
+    text = cfg.read_text(encoding="utf-8").replace("      type: date\n", "      type: date\n      list: true\n", 1)
+    cfg.write_text(text, encoding="utf-8")
+    with app.app_context():
+        load_tenant_folder(folder)
+        add_user("cflist_admin", role="county_admin", password="test-pass-123", tenant_slug="cflist")
+    login(client, "cflist_admin")
+    page = client.get("/personview/list/").text
+    assert "_oc_PersonView=cf_cert_date" in page and "_oc_PersonView=cf_cert_no" not in page
+    assert 'name="_cf_cert_no"' in page  # every custom field stays searchable
+
+
+def test_conflict_page_shows_custom_values_of_both_versions(app, demo):
+    ss = demo["tenant_ids"]["shishi"]
+    village = _village(app, ss)
+    first, second = app.test_client(), app.test_client()
+    login(first, "ss_admin")
+    login(second, "ss_town")
+    pid = _new_person(first, village, 320, cert_no="SS-000320")
+    person = _person(app, ss, pid)
+    form = {"name": person.name, "id_number": person.id_number, "phone": "13800000000",
+            "org_unit": str(village), "row_version": "1"}
+    assert first.post(f"/personview/edit/{pid}", data={**form, "cf_cert_no": "SS-111111"}).status_code == 302
+    html = second.post(f"/personview/edit/{pid}", data={**form, "cf_cert_no": "SS-222222"}).text
+    assert "保存冲突" in html
+    assert 'class="theirs">SS-111111<' in html and 'class="mine">SS-222222<' in html and LABEL in html
+    assert _person(app, ss, pid).extra["cert_no"] == "SS-111111"
+
+
+def test_designer_keeps_the_list_choice_in_yaml_and_table_mode(app, demo, client):
+    import json
+
+    from app.forms.custom_fields_models import CustomFieldDefinition
+
+    gl = demo["tenant_ids"]["guanling"]
+    login(client, "gl_admin")
+    body = ("list: [b]\nsections:\n  - title: 自定义字段\n    fields:\n"
+            "      - {code: a, label: 甲项, type: text}\n      - {code: b, label: 乙项, type: integer}\n")
+    try:
+        resp = client.post("/form-designer/_org_unit/edit", data={"mode": "yaml", "definition_yaml": body,
+                                                                  "action": "save"})
+        assert resp.status_code == 302, resp.text
+        page = client.get("/orgunitview/list/").text
+        assert "_oc_OrgUnitView=cf_b" in page and "_oc_OrgUnitView=cf_a" not in page
+        rows = [{"section": "自定义字段", "code": "a", "label": "甲项", "type": "text"},
+                {"section": "自定义字段", "code": "b", "label": "乙项改", "type": "integer"}]
+        resp = client.post("/form-designer/_org_unit/edit", data={
+            "mode": "table", "definition_yaml": body, "fields_json": json.dumps(rows, ensure_ascii=False),
+            "action": "save", "base_version": "1"})
+        assert resp.status_code == 302, resp.text
+        page = client.get("/orgunitview/list/").text
+        assert "乙项改" in page and "_oc_OrgUnitView=cf_a" not in page
+    finally:
+        with app.app_context(), tenant_context(gl):
+            for row in db.session.scalars(select(CustomFieldDefinition).where(
+                    CustomFieldDefinition.code == "_org_unit")):
+                db.session.delete(row)
+            db.session.commit()

@@ -127,3 +127,16 @@ def test_ss9_the_four_shishi_forms_and_the_monthly_report_parse():
     assert appraisal.target == "person" and appraisal.periodicity == "yearly"
     assert next(f for f in appraisal.fields if f.label == "考核等次").choices == ("优秀", "合格", "不合格")
     assert next(f for f in forms.values() if f.name == "聘用审批表").target == "person"
+
+
+def test_equal_definitions_hash_equal_and_survive_pickling_with_their_hash():
+    import pickle
+
+    from app.forms import definition_model
+
+    a, b = load_form(_form()), load_form(_form())
+    assert a is not b and a == b and hash(a) == hash(b) and {a: 1}[b] == 1
+    assert hash(load_form(_form(name="另一个"))) != hash(a)
+    copy = pickle.loads(pickle.dumps(a))
+    assert copy == a and hash(copy) == hash(a) and copy.field_by_code("births").min == 0
+    assert FormDef is definition_model.FormDef  # the usual import path still names the same type

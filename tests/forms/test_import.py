@@ -288,3 +288,30 @@ def test_cli_import_prints_summary_and_problems_with_exit_status(app, demo, tmp_
     assert bad.exit_code == 1 and "行\t列\t值\t原因" in bad.output and "2\t出生人数\tx\t应为整数" in bad.output
     missing = runner.invoke(cli, ["forms", "import", "--tenant", "nowhere", MONTHLY, str(good)])
     assert missing.exit_code == 1 and "不存在" in missing.output
+
+
+def test_the_form_is_hashed_and_its_formulas_compiled_once_per_import_not_per_row(app, demo, tmp_path, monkeypatch):
+    """Checking a row must not rehash the whole definition nor recompile its rules (the import benchmark's cost)."""
+    from app.forms import services
+    from app.forms.definition import FormDef
+
+    rows = [[v.code, v.name, f"2024-{m:02d}", 3000, 3200, 600, 4, 4, 2, ""]
+            for v in _villages_of(app, demo)[:3] for m in range(1, 13)]
+    path = _write(tmp_path / "月报.csv", HEADER, rows)
+    hashes, compiles = [], []
+    original_hash, original_compile = FormDef.__hash__, services.compile_formula
+    monkeypatch.setattr(FormDef, "__hash__", lambda self: hashes.append(1) or original_hash(self))
+    monkeypatch.setattr(services, "compile_formula", lambda *a, **k: compiles.append(1) or original_compile(*a, **k))
+    services.compiled_checks.cache_clear()
+    with app.app_context(), acting(demo["tenant_ids"]["shishi"]):
+        result = import_file(MONTHLY, path, dry_run=True)
+        assert result.ok and result.counts.new == len(rows) == 36, result.problems
+        formulas = len(services.get_form(MONTHLY).form.rules)
+    assert formulas and len(compiles) == formulas  # once each, for 36 rows
+    assert len(hashes) <= 2
+
+
+def _villages_of(app, demo) -> list[Any]:
+    with app.app_context(), acting(demo["tenant_ids"]["shishi"]):
+        found = villages(SS_TOWN)
+        return [type("V", (), {"code": v.code, "name": v.name}) for v in found]

@@ -176,7 +176,7 @@ def test_api_crud_validation_and_conflict(app, demo, client, cleanup):
     assert ok.status_code == 200 and ok.json["result"]["row_version"] == 2
     stale = client.put(f"/api/v1/forms/{MONTHLY}/records/{rid}", json={"row_version": 1, "data": {"deaths": 8}})
     assert stale.status_code == 409 and stale.json["theirs"]["deaths"] == 3 and stale.json["yours"] == {"deaths": 8}
-    assert client.delete(f"/api/v1/forms/{MONTHLY}/records/{rid}").status_code == 200
+    assert client.delete(f"/api/v1/forms/{MONTHLY}/records/{rid}?row_version=2").status_code == 200
     assert client.get(f"/api/v1/forms/{MONTHLY}/records/{rid}").status_code == 404
 
 

@@ -20,7 +20,8 @@ from app.tenantio.loader import load_tenant_folder
 from app.tenantio.problems import TenantFolderInvalid
 
 XS5_LEDGERS = ("ledger_statistics", "ledger_women", "ledger_reports", "ledger_handbooks", "ledger_permits",
-               "ledger_monitoring", "ledger_followup", "ledger_disclosure")
+               "ledger_monitoring", "ledger_followup", "ledger_needs", "ledger_disclosure")
+"""The nine management systems the seed lists under XS-5 (需求信息收集分析使用 included)."""
 
 
 @contextlib.contextmanager
@@ -77,7 +78,8 @@ def test_xs1_minutes_from_the_template_with_overrides_enforce_the_pack_rule(app,
             village = db.session.scalar(
                 select(OrgUnit).where(OrgUnit.level == "village").order_by(OrgUnit.code))
             payload = {"org_unit_id": village.id, "period": "2025-03",
-                       "data": {"meeting_date": "2025-03-05", "convener": "王书记", "attendees": "王、李",
+                       "data": {"meeting_date": "2025-03-05", "convener_role": "村党支部书记", "convener": "王书记",
+                                "attendee_roles": ["村支两委成员", "育龄妇女小组长"], "attendees": "王、李",
                                 "attendee_count": 2, "last_month": "完成", "this_month": "随访",
                                 "copy_to_town": True}}
             with pytest.raises(FormValidationError) as err:

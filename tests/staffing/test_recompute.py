@@ -96,13 +96,18 @@ def test_a_failure_half_way_leaves_the_previous_figures(app, copy_tenant, monkey
         recompute(tenant_id, "2025")
         before = raw_quota_rows(tenant_id)
 
+        with tenant_context(tenant_id):  # a new rule: the recompute below writes every row of RKZR
+            set_rule(position(tenant_id, "RKZR"), "quota", "7", BEGINNING)
+
         def boom(*args, **kwargs):
             raise RuntimeError("数据库连接中断")
 
-        monkeypatch.setattr(quotas, "_insert_rollup", boom)
-        with pytest.raises(RuntimeError):
+        with monkeypatch.context() as patch, pytest.raises(RuntimeError):
+            patch.setattr(quotas, "_collect_nulls", boom)  # fails after the rows were written
             recompute(tenant_id, "2025")
         assert raw_quota_rows(tenant_id) == before
+        report = recompute(tenant_id, "2025")
+        assert report.changed and raw_quota_rows(tenant_id) != before
 
 
 def test_missing_population_is_reported_not_guessed(app, demo):

@@ -87,7 +87,7 @@ def test_export_loads_back_to_the_same_state(app, copy_tenant, tmp_path):
             assert exported == sorted(tuple(r.values()) for r in read_rows(folder / name)), name
         # forms (here from the village_standard pack's templates) are written as files of their current version
         exported_forms = sorted(p.name for p in (first / "forms").glob("*.yaml"))
-        assert "XS_LH.yaml" in exported_forms and len(exported_forms) == 9
+        assert "XS_LH.yaml" in exported_forms and len(exported_forms) == 10  # XS-1 + the nine XS-5 ledgers
         assert "- file: forms/XS_LH.yaml" in (first / "tenant.yaml").read_text(encoding="utf-8")
         assert "参会人数 >= 3" in (first / "forms" / "XS_LH.yaml").read_text(encoding="utf-8")
 
@@ -109,7 +109,7 @@ def test_export_loads_back_to_the_same_state(app, copy_tenant, tmp_path):
             tid = db.session.scalar(select(Tenant.id).where(Tenant.slug == slug))
             with tenant_context(tid):
                 specs[slug] = {(d.code, d.version): d.spec for d in db.session.scalars(select(FormDefinition))}
-        assert specs["gl_export1"] == specs["gl_export2"] and len(specs["gl_export1"]) == 9  # all version 1
+        assert specs["gl_export1"] == specs["gl_export2"] and len(specs["gl_export1"]) == 10  # all version 1
 
     for name in ("orgunits.csv", "population.csv", "roster.csv", *(f"forms/{f}" for f in exported_forms)):
         assert (second / name).read_bytes() == (first / name).read_bytes(), name

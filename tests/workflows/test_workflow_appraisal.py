@@ -155,12 +155,15 @@ def test_gl5_bulletin_page_lists_ranks_per_town_and_is_isolated(app, march):
     assert page.count("label-warning") == 1  # one 末位
     ss = login(app.test_client(), "ss_admin")
     assert ss.get("/appraisal/bulletin/?period=2025-03").status_code == 400  # Shishi has no monthly scheme
-    assert "韦一" not in ss.get("/appraisal/results/?period=2025-03").get_data(as_text=True)
-    assert ss.get("/appraisal/results/api?period=2025-03").get_json() == []
-    assert ss.get(f"/appraisal/results/person/{march['p1']}").status_code == 404
-    assert "韦一" in gl.get("/appraisal/results/?period=2025-03").get_data(as_text=True)
-    assert {r["person"] for r in gl.get("/appraisal/results/api?period=2025-03").get_json()} == \
-        {"韦一", "韦二", "韦三", "韦四"}
+    assert "韦一" not in ss.get("/appraisal/results/?period=2025-03", follow_redirects=True).get_data(as_text=True)
+    march_api = "/api/v1/appraisal_result/?q=(filters:!((col:period,opr:eq,value:'2025-03')),page_size:100)"
+    assert ss.get(march_api).get_json()["count"] == 0
+    with app.app_context(), as_user("gl_admin"):
+        p1_row = _row(march["p1"], "2025-03").id
+    assert ss.get(f"/appraisal/results/show/{p1_row}").status_code == 404
+    assert ss.get(f"/appraisal/results/print/{p1_row}").status_code == 404
+    assert "韦一" in gl.get("/appraisal/results/?period=2025-03", follow_redirects=True).get_data(as_text=True)
+    assert {r["person"]["name"] for r in gl.get(march_api).get_json()["result"]} == {"韦一", "韦二", "韦三", "韦四"}
     assert app.test_client().get("/appraisal/bulletin/?period=2025-03").status_code in (302, 401, 403)
 
 
@@ -189,15 +192,16 @@ def test_ss7_final_grade_is_stored_per_person_and_year_with_the_last_place_rule(
             assert (row.scheme, row.grade, row.last_place, row.source_instance_id) == ("SS7", "不合格", True, first)
             assert _row(passing, "2025").grade == "优秀" and _row(passing, "2025").last_place is False
     try:  # requests outside the test's app context: each gets its own user and scope
-        page = login(app.test_client(), "ss_admin").get("/appraisal/results/?period=2025").get_data(as_text=True)
-        assert "不合格" in page and f"#{first}" in page
+        page = login(app.test_client(), "ss_admin").get("/appraisal/results/?period=2025",
+                                                        follow_redirects=True).get_data(as_text=True)
+        assert "不合格" in page and "末位" in page
         assert "不合格" not in login(app.test_client(), "gl_admin").get(
-            "/appraisal/results/?period=2025").get_data(as_text=True)
+            "/appraisal/results/?period=2025", follow_redirects=True).get_data(as_text=True)
     finally:
         with app.app_context():
             with db.engine.begin() as conn:
                 r = AppraisalResult.__table__
-                conn.execute(delete(r).where(r.c.person_id.in_([failing, passing])))
+                conn.execute(delete(r).where(r.c.person_id.in_([failing, passing]), r.c.period == "2025"))
 
 
 
@@ -273,7 +277,8 @@ def test_gl5_town_clerk_scores_own_town_only_over_http(app, wf):
     try:
         with app.app_context(), as_user("gl_admin"):
             assert _row(own, "2025-05").total == 88
-            assert db.session.scalars(select(AppraisalResult).where(AppraisalResult.person_id == other)).first() is None
+            assert db.session.scalars(select(AppraisalResult).where(
+                AppraisalResult.person_id == other, AppraisalResult.period == "2025-05")).first() is None
     finally:
         with app.app_context(), db.engine.begin() as conn:
             conn.execute(delete(AppraisalResult.__table__).where(AppraisalResult.__table__.c.period == "2025-05"))

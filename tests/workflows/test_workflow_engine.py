@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from wf_support import as_user, org_id, person_under
 
 from app.core.errors import NotFound, ScopeDenied
@@ -21,9 +21,11 @@ VILLAGE = "350581001001"
 
 
 def _start_recruitment(username: str = "ss_village", **data) -> int:
+    """A case for the village's person, each in a round of its own (a person is recommended once per round)."""
     with as_user(username) as actor:
+        rounds = db.session.scalar(select(func.count()).select_from(WorkflowInstance))
         inst = services.start("recruitment", actor=actor, person_id=person_under(VILLAGE),
-                              data={"position_code": "XGY", **data})
+                              cycle_year=dt.date.today().year + rounds, data={"position_code": "XGY", **data})
         return inst.id
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+import time
 from collections.abc import Iterator
 
 import fakeredis
@@ -22,7 +24,7 @@ from app.workflows import services
 from app.workflows.models import WorkflowInstance
 from app.workflows.services import WorkflowError
 from app.workflows.timers import fire_due
-from support import login
+from support import is_postgres, login
 
 SS_VILLAGE = "350581001001"  # the demo village clerk's village
 GL_VILLAGE = "520424001001"
@@ -343,3 +345,70 @@ def test_gl2_round_page_shows_posts_stages_and_ranking_and_is_isolated(app, peop
     assert ss.get(url).status_code == 404  # Guanling's village does not exist for Shishi
     assert "轮甲" not in ss.get(f"/workflows/round/?code=recruitment&org={SS_VILLAGE}&position=RKZR&year={year}") \
         .get_data(as_text=True)
+
+
+# -- one recommendation per person and round; posts + 1 under concurrency -----------------------
+
+def test_ss5_a_person_recommended_twice_in_a_round_is_refused(app, people):
+    with app.app_context():
+        pid = make_person(people, "ss_admin", SS_VILLAGE, "19850101", name="重复人")
+        first = start("ss_village", "recruitment", pid, position_code="XGY", posts=2)
+        assert act("ss_village", first, "recommend") == "town_review"
+        with as_user("ss_village") as village:
+            with pytest.raises(WorkflowError) as info:
+                services.start("recruitment", actor=village, person_id=pid, data={"position_code": "XGY", "posts": 2})
+        assert (f"重复人在本轮（长福社区，岗位 XGY，{dt.date.today().year} 年）已有推荐事项（第 {first} 号，"
+                "当前环节「镇审核」），同一人不能重复推荐") in info.value.message
+        # a second case slipped in another way (say, another year's case moved into this round) is refused too
+        year = dt.date.today().year
+        with as_user("ss_village") as village:
+            second = services.start("recruitment", actor=village, person_id=pid, cycle_year=year + 1,
+                                    data={"position_code": "XGY", "posts": 2}).id
+        with as_user("ss_admin"):
+            db.session.execute(update(WorkflowInstance).where(WorkflowInstance.id == second).values(cycle_year=year))
+            db.session.commit()
+        assert "同一人不能重复推荐" in refused("ss_village", second, "recommend")
+        assert state(second) == "recommended"
+        # once turned down, the person may be put forward again in the same round
+        act("ss_town", first, "town_pass")
+        act("ss_admin", first, "reject", comment="群众评议未通过")
+        assert act("ss_village", second, "recommend") == "town_review"
+
+
+@pytest.mark.skipif(not is_postgres(), reason="real concurrency needs PostgreSQL (SQLite serialises writers)")
+def test_ss5_two_clerks_recommending_at_once_cannot_exceed_posts_plus_one(app, people, monkeypatch):
+    from app.workflows import recruitment
+
+    with app.app_context():
+        ids = [make_person(people, "ss_admin", SS_VILLAGE, "19850101", name=f"并发{i}") for i in range(3)]
+        cases = [start("ss_village", "recruitment", pid, position_code="XGY", posts=1) for pid in ids]
+        assert act("ss_village", cases[0], "recommend") == "town_review"  # 1 post: room for one more
+    counted = recruitment.round_info
+
+    def slow_round_info(*args, **kwargs):  # widen the window between counting and writing
+        info = counted(*args, **kwargs)
+        time.sleep(0.5)
+        return info
+
+    monkeypatch.setattr(recruitment, "round_info", slow_round_info)
+    barrier = threading.Barrier(2)
+    results: list[str] = []
+
+    def recommend(inst_id: int) -> None:
+        with app.app_context():
+            barrier.wait()
+            try:
+                results.append(act("ss_village", inst_id, "recommend"))
+            except WorkflowError as exc:
+                results.append(exc.message)
+
+    threads = [threading.Thread(target=recommend, args=(i,)) for i in cases[1:]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 2 and results.count("town_review") == 1, results
+    [refusal] = [r for r in results if r != "town_review"]
+    assert "最多推荐 2 名候选人（差额1人），已推荐 2 名" in refusal
+    with app.app_context():
+        assert sorted(state(i) for i in cases) == ["recommended", "town_review", "town_review"]

@@ -41,6 +41,46 @@ def _act(client, inst_id, action, **form):
     return client.post(f"/workflows/case/{inst_id}/act", data={"action": action, **form})
 
 
+LEAVE = """code: menu_leave
+name: 请假审批
+subject: person
+states:
+  - {code: draft, label: 填写申请}
+  - {code: town_review, label: 镇审核}
+  - {code: done, label: 已批准, final: true}
+transitions:
+  - {action: submit, label: 提交申请, from: draft, to: town_review, who: {role: village_worker}}
+  - {action: approve, label: 同意, from: town_review, to: done, who: {role: town_clerk}}
+  - {action: refuse, label: 不同意, from: town_review, to: done, who: {role: county_admin}}
+"""
+
+
+@pytest.fixture
+def leave(app, wf):
+    """A process without county rules (any number of cases per person), saved as the county admin would."""
+    from sqlalchemy import delete
+
+    from app.workflows import designer
+    from app.workflows.models import WorkflowDefinition
+
+    with app.app_context(), as_user("ss_admin"):
+        designer.save(designer.check(LEAVE))
+    yield "menu_leave"
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(delete(WorkflowInstance.__table__).where(WorkflowInstance.__table__.c.definition_code
+                                                              == "menu_leave"))
+        conn.execute(delete(WorkflowDefinition.__table__).where(WorkflowDefinition.__table__.c.code == "menu_leave"))
+
+
+def _leave_cases(app, n_submitted, n_drafts):
+    with app.app_context(), as_user("ss_village") as v:
+        ids = [services.start("menu_leave", actor=v, person_id=person_under("350581001001")).id
+               for _ in range(n_submitted + n_drafts)]
+        for i in ids[:n_submitted]:
+            services.act(i, "submit", actor=v)
+    return ids
+
+
 def test_ss5_full_recruitment_over_http(app, wf, inline_jobs):
     from app.staffing.models import Appointment
 
@@ -114,21 +154,16 @@ def test_province_viewer_and_unauthenticated_cannot_act(app, wf):
     assert _state(app, inst_id) == before
 
 
-def test_inbox_shows_counts_and_bulk_approval_over_http(app, wf):
-    with app.app_context(), as_user("ss_village") as v:
-        ids = [services.start("recruitment", actor=v, person_id=person_under("350581001001"),
-                              data={"position_code": "XGY"}).id for _ in range(2)]
-        for i in ids:
-            services.act(i, "recommend", actor=v)
+def test_inbox_shows_counts_and_bulk_approval_over_http(app, leave):
+    ids = _leave_cases(app, 2, 0)
     town = _client(app, "ss_town")
     page = town.get("/workflows/").get_data(as_text=True)
     assert re.search(r'id="cd-inbox-total">2<', page)
-    resp = town.post("/workflows/bulk", data={"code": "recruitment", "org_code": "350581001", "action": "town_pass",
+    resp = town.post("/workflows/bulk", data={"code": "menu_leave", "org_code": "350581001", "action": "approve",
                                               "comment": "批量审核"})
     assert resp.status_code == 302
-    assert {_state(app, i)[0] for i in ids} == {"county_review"}
+    assert {_state(app, i)[0] for i in ids} == {"done"}
     assert re.search(r'id="cd-inbox-total">0<', town.get("/workflows/").get_data(as_text=True))
-
 
 def test_definition_list_and_diagram_for_the_county_admin(app, wf):
     admin = _client(app, "ss_admin")
@@ -138,3 +173,38 @@ def test_definition_list_and_diagram_for_the_county_admin(app, wf):
     assert "<svg" in page and page.count('class="cd-wf-state"') == 8 and "公示（7天）" in page
     assert "人社局、计生协会" in page
     assert _client(app, "ss_town").get("/workflow_definitions/").status_code in (302, 403)
+
+
+def test_menu_shows_how_many_cases_wait_for_each_user(app, leave):
+    ids = _leave_cases(app, 2, 1)
+    town, village, admin = (_client(app, u) for u in ("ss_town", "ss_village", "ss_admin"))
+    assert "待办事项 (2)" in town.get("/").get_data(as_text=True)  # two cases at 镇审核
+    assert "待办事项 (1)" in village.get("/workflows/").get_data(as_text=True)  # one not yet submitted
+    assert "待办事项 (2)" in admin.get("/").get_data(as_text=True)  # the county may refuse at 镇审核
+    gl_page = _client(app, "gl_admin").get("/").get_data(as_text=True)
+    assert "待办事项" in gl_page and "待办事项 (" not in gl_page  # another county's cases never count
+    assert _act(town, ids[0], "approve").status_code == 302
+    assert "待办事项 (1)" in town.get("/").get_data(as_text=True)  # counted afresh on every page
+
+
+def test_menu_count_is_the_inbox_total_in_one_query(app, leave):
+    from sqlalchemy import event
+
+    from app.workflows.inbox_count import waiting_count
+
+    _leave_cases(app, 2, 1)
+    for user in ("ss_town", "ss_village", "ss_admin", "gl_admin"):
+        with app.app_context(), as_user(user) as actor:
+            assert waiting_count(actor) == services.inbox(actor).total, user  # also warms the definition cache
+            statements: list[str] = []
+
+            def listener(*args, seen=statements):
+                seen.append(args[2])
+
+            event.listen(db.engine, "before_cursor_execute", listener)
+            try:
+                waiting_count(actor)
+            finally:
+                event.remove(db.engine, "before_cursor_execute", listener)
+            assert len([s for s in statements if "workflow_instance" in s]) == 1, statements
+            assert all("workflow_instance" in s or "set_config" in s.lower() for s in statements), statements

@@ -134,7 +134,7 @@ def test_real_worker_scheduler_fires_a_scheduled_timer(app, wf):
             db.session.execute(update(WorkflowInstance).where(WorkflowInstance.id == inst_id)
                                .values(due_at=dt.datetime.now() - dt.timedelta(minutes=5)))
             db.session.commit()
-        job = schedule_tick(0, at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
+        job = schedule_tick(at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
         assert job.get_status(refresh=True) == "scheduled"
         deadline = time.monotonic() + 60
         state = "publicity"
@@ -143,3 +143,48 @@ def test_real_worker_scheduler_fires_a_scheduled_timer(app, wf):
             with as_user("ss_admin"):
                 state = db.session.scalar(select(WorkflowInstance.state).where(WorkflowInstance.id == inst_id))
         assert state == "approval_form"
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis and the rq worker bin/test starts")
+def test_the_tick_is_one_chain_however_often_it_is_scheduled(app, wf):
+    """A worker starting while a tick runs, `workflows schedule`, an old random-id chain: one tick remains."""
+    from rq.job import Job
+
+    from app.jobs.queue import get_queue
+    from app.workflows.timers import (
+        TICK_FUNC,
+        TICK_JOB_ID,
+        TICK_SECONDS,
+        ensure_tick_scheduled,
+        schedule_tick,
+        tick_chain,
+    )
+
+    with app.app_context():
+        queue = get_queue("default")
+        ensure_tick_scheduled()  # the test worker did this when it started
+        assert ensure_tick_scheduled() is False
+        schedule_tick()
+        schedule_tick()
+        queue.enqueue_in(dt.timedelta(hours=1), TICK_FUNC, 60)  # a chain an earlier version left behind
+        assert len(tick_chain()) == 2
+        assert ensure_tick_scheduled() is False
+        assert tick_chain() == [TICK_JOB_ID]
+        # the real worker runs it; RQ puts the same job back for the next minute: still one chain
+        asked = dt.datetime.now(dt.UTC)
+        schedule_tick(at=asked + dt.timedelta(seconds=1))
+        deadline = time.monotonic() + 60
+        ran = None
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            result = Job.fetch(TICK_JOB_ID, connection=queue.connection).latest_result()
+            if result is not None and result.created_at.replace(tzinfo=dt.UTC) > asked:
+                ran = result
+                break
+        assert ran is not None, "the worker did not run the tick"
+        assert "moved" in ran.return_value
+        assert tick_chain() == [TICK_JOB_ID]
+        job = Job.fetch(TICK_JOB_ID, connection=queue.connection)
+        assert job.get_status() == "scheduled" and job.repeat_intervals == [TICK_SECONDS]
+        next_at = queue.scheduled_job_registry.get_scheduled_time(TICK_JOB_ID)
+        assert next_at > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=TICK_SECONDS - 15)

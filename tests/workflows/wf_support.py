@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlalchemy import delete, select
 from app.core.tenancy import tenant_context
 from app.extensions import db
 
-WORKFLOW_TABLES = ("workflow_vote", "workflow_step", "workflow_instance")
+WORKFLOW_TABLES = ("workflow_notice", "workflow_daily_check", "workflow_vote", "workflow_step", "workflow_instance")
 
 
 @contextlib.contextmanager
@@ -56,9 +57,36 @@ def org_id(code: str) -> int:
 
 
 def wipe_workflow_rows() -> None:
-    """Remove every case (all tenants) so counts in a test are its own; definitions stay."""
-    from app.workflows.models import WorkflowInstance, WorkflowStep, WorkflowVote
+    """Remove every case, notice and daily-check mark (all tenants) so counts in a test are its own."""
+    from app.workflows.models import (
+        WorkflowDailyCheck,
+        WorkflowInstance,
+        WorkflowNotice,
+        WorkflowStep,
+        WorkflowVote,
+    )
 
     with db.engine.begin() as conn:
-        for model in (WorkflowVote, WorkflowStep, WorkflowInstance):
+        for model in (WorkflowNotice, WorkflowDailyCheck, WorkflowVote, WorkflowStep, WorkflowInstance):
             conn.execute(delete(model.__table__))
+    preclaim_daily_checks()
+
+
+def preclaim_daily_checks(day: dt.date | None = None) -> None:
+    """Mark today's daily checks as done for every county.
+
+    With a real worker its tick runs them for the real today; a test choosing its own dates
+    (2040) must not see that run open cases for the demo roster in the middle of the test.
+    """
+    from app.core.models import Tenant
+    from app.workflows.models import WorkflowDailyCheck
+    from app.workflows.timers import daily_checks
+
+    day = day or dt.date.today()
+    t = WorkflowDailyCheck.__table__
+    with db.engine.begin() as conn:
+        tenants = conn.execute(select(Tenant.__table__.c.id)).scalars().all()
+        rows = [{"tenant_id": tid, "name": check.name, "last_day": day} for tid in tenants for check in daily_checks()]
+        conn.execute(delete(t))
+        if rows:
+            conn.execute(t.insert(), rows)
