@@ -155,10 +155,36 @@ def read_config(folder: Path, problems: Problems) -> dict[str, Any] | None:
                          f"岗位代码「{pos['code']}」重复")
         seen.add(pos["code"])
     check_position_formulas(config["positions"], lines, problems)
+    check_settings(config["settings"], lines, problems)
     config["forms"] = read_forms(folder, config["forms"], lines, problems)
     config["custom_fields"] = read_custom_fields(config["custom_fields"], lines, problems)
     config["workflows"] = read_workflows(folder, config["workflows"], lines, problems, config["forms"])
     return config
+
+
+def check_settings(settings: dict[str, Any], lines: dict[tuple[Any, ...], int], problems: Problems) -> None:
+    """The county rules kept under ``settings`` are checked at load, not first when a daily check runs."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from app.workflows.appraisal import monthly_scheme
+    from app.workflows.appraisal_term import term_end_rule
+    from app.workflows.terms import SettingsError, settings_at, term_rule
+
+    zone = settings.get("time_zone")
+    if zone is not None:
+        try:
+            ZoneInfo(str(zone).strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.add(FILE, lines.get(("settings", "time_zone")), "settings.time_zone",
+                         f"未知时区「{zone}」，应为如 Asia/Shanghai 的时区名")
+    checks: list[tuple[tuple[str, ...], Any]] = [(("terms",), term_rule), (("appraisal", "term_end"), term_end_rule)]
+    if settings_at(settings, "appraisal", "monthly") is not None:
+        checks.append((("appraisal", "monthly"), monthly_scheme))
+    for keys, parse in checks:
+        try:
+            parse(settings)
+        except SettingsError as exc:
+            problems.add(FILE, lines.get(("settings", *keys)), ".".join(("settings", *keys)), exc.message)
 
 
 def check_position_formulas(positions: list[dict[str, Any]], lines: dict[tuple[Any, ...], int],

@@ -278,3 +278,18 @@ def test_eligibility_formula_must_be_a_condition(app, existing):
     cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
     exc = refused(app, existing)
     assert "结果应为是/否" in located(exc, "tenant.yaml", number, "positions.0.eligibility")
+
+
+def test_bad_county_settings_are_refused_at_load_with_their_line(app, existing):
+    """A wrong term-end rule or time zone is found when the folder loads, not first by the nightly check."""
+    cfg = existing / "tenant.yaml"
+    lines = cfg.read_text(encoding="utf-8").splitlines()
+    term_end = next(i for i, line in enumerate(lines, start=1) if line.strip().startswith("term_end:"))
+    indent = lines[term_end - 1][: len(lines[term_end - 1]) - len(lines[term_end - 1].lstrip())]
+    lines[term_end - 1] = f"{indent}term_end: {{workflow: appraisal, days_before: 三十}}"
+    settings = next(i for i, line in enumerate(lines, start=1) if line.startswith("settings:"))
+    lines.insert(settings, "  time_zone: Asia/Shanghia")
+    cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    exc = refused(app, existing)
+    assert "Asia/Shanghia" in located(exc, "tenant.yaml", settings + 1, "settings.time_zone")
+    assert "settings.appraisal.term_end" in located(exc, "tenant.yaml", term_end + 1, "settings.appraisal.term_end")
