@@ -70,8 +70,9 @@ def act(instance_id: int, action: str, *, actor: Actor, comment: str | None = No
     if state.opens is not None and now.date() < state.opens.in_year(inst.cycle_year):
         raise WorkflowError(f"「{state.label}」环节自 {inst.cycle_year} 年 {state.opens.month} 月 "
                             f"{state.opens.day} 日起才能办理")
-    if transition.returns and not (comment or "").strip():
-        raise WorkflowError(f"「{transition.label}」是退回，必须填写退回理由")
+    refusal = transition.refuse_without_comment(comment)
+    if refusal:
+        raise WorkflowError(refusal)
     values = dict(inst.data or {})
     values.update(_checked_data(definition, data or {}))
     _check_condition(definition, transition, inst, values)

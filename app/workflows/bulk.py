@@ -75,8 +75,9 @@ def bulk_act(code: str, org_unit_id: int, action: str, *, actor: Actor, comment:
             raise ScopeDenied(f"「{transition.label}」应由{transition.who.describe()}办理，您无权办理")
         if transition.approval is not None:
             raise WorkflowError(f"「{transition.label}」是会签环节（各单位分别表态），不能批量办理")
-        if transition.returns and not (comment or "").strip():
-            raise WorkflowError(f"「{transition.label}」是退回，必须填写退回理由")
+        refusal = transition.refuse_without_comment(comment)
+        if refusal:
+            raise WorkflowError(refusal)
         rules = definition.rules
         if rules is not None and action in (rules.check_at, rules.ranking.action if rules.ranking else None):
             raise WorkflowError(f"「{transition.label}」要逐人核对资格、差额或排名，不能批量办理")

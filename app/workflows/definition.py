@@ -232,7 +232,7 @@ class _Parser:
             if t is None:
                 continue
             self._unknown_keys(t, {"action", "label", "from", "to", "who", "condition", "form", "tasks",
-                                   "approval", "returns", "approves"}, where)
+                                   "approval", "returns", "approves", "comment_required"}, where)
             action = self._code(t.get("action"), f"{where}.action", "动作代码")
             if action is not None and action in seen:
                 self.add(f"{where}.action", f"动作「{action}」重复")
@@ -265,7 +265,7 @@ class _Parser:
                     known = "、".join(sorted(self.known_tasks)) or "无"
                     self.add(f"{where}.tasks", f"未知任务「{name}」（已注册：{known}）")
             approval = self._approval(t.get("approval"), f"{where}.approval") if t.get("approval") else None
-            flags = {k: t.get(k, False) for k in ("returns", "approves")}
+            flags = {k: t.get(k, False) for k in ("returns", "approves", "comment_required")}
             for k, v in flags.items():
                 if not isinstance(v, bool):
                     self.add(f"{where}.{k}", "应为 true 或 false")
@@ -276,7 +276,7 @@ class _Parser:
                 seen.add(action)
                 out.append(Transition(action, label, tuple(str(f) for f in froms_list), to, who, condition,
                                       form or None, tuple(tasks), approval, bool(flags["approves"]),
-                                      bool(flags["returns"])))
+                                      bool(flags["returns"]), bool(flags["comment_required"])))
         if not out and not self.problems:
             self.add("transitions", "至少要有一个流转")
         return out

@@ -114,6 +114,18 @@ class Transition:
     """An approval step (self-approval rule applies); N-of-M transitions always are."""
     returns: bool = False
     """Going back to an earlier state: a reason is required."""
+    comment_required: bool = False
+    """A step taken only with a written reason (e.g. an objection judged not to affect hiring)."""
+
+    def refuse_without_comment(self, comment: str | None) -> str | None:
+        """The Chinese refusal when this step needs a written reason and none was given, else None."""
+        if (comment or "").strip():
+            return None
+        if self.returns:
+            return f"「{self.label}」是退回，必须填写退回理由"
+        if self.comment_required:
+            return f"「{self.label}」必须填写意见（理由）"
+        return None
 
     @property
     def is_approval(self) -> bool:
