@@ -53,7 +53,7 @@ def _bind(app: Flask) -> None:
     from flask_appbuilder import AppBuilder
     from sqlalchemy.exc import SAWarning
 
-    from app.core import audit, tenancy
+    from app.core import audit, menu_cache, tenancy
     from app.core.registry import VIEW_SPECS
     from app.errors import install_error_handlers
     from app.extensions import db, migrate
@@ -88,6 +88,7 @@ def _bind(app: Flask) -> None:
                 appbuilder.add_api(spec.view) if _is_api(spec.view) else appbuilder.add_view_no_menu(spec.view)
         appbuilder.add_view_no_menu(TenantSwitchView)
     context.install(app)
+    menu_cache.install(app)
     install_error_handlers(app)
 
 

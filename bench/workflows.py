@@ -52,7 +52,8 @@ def ensure_database(url: str) -> str:
 
 def reset_workflows(url: str) -> None:
     with psycopg.connect(_conninfo(url)) as conn:
-        conn.execute("TRUNCATE workflow_vote, workflow_step, workflow_instance, workflow_definition")
+        # CASCADE: appraisal results and 督办 notices point at the cases
+        conn.execute("TRUNCATE workflow_vote, workflow_step, workflow_instance, workflow_definition CASCADE")
         conn.execute("INSERT INTO workflow_definition (tenant_id, code, version, name, spec) "
                      "SELECT id, %s, 1, %s, %s FROM tenant", (SPEC["code"], SPEC["name"], Json(SPEC)))
         conn.commit()

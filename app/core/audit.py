@@ -291,3 +291,27 @@ def install() -> None:
     for name in ("after_commit", "after_rollback"):
         event.listen(Session, name, _forget)
     _installed = True
+
+
+def record_new_version(session: Session, obj: Any, *, entity: str, old_version: int | None,
+                       source: str = "designer") -> None:
+    """One event for a definition saved as a new version (a designer's save): who, when, code, old → new version.
+
+    Why not the flush's own event: a version row is recorded there as a full copy of the
+    definition, unreadable in the log, and a row written with Core (the workflow versions) is not
+    seen at all. This event takes the place of the flush's event for the same row in this
+    transaction and is written at commit with the others (nothing if the save is rolled back).
+    ``obj``: the new version's row (``id``, ``tenant_id``, ``code``, ``name``, ``version``).
+    """
+    scope = current_scope()
+    tenant_id = obj.tenant_id if obj.tenant_id is not None else (scope.tenant_id if scope else None)
+    row_id = int(obj.id)
+    rows = [r for r in session.info.get(TXN_KEY, [])
+            if (r["tenant_id"], r["entity"], r["row_id"]) != (tenant_id, entity, row_id)]
+    rows.append({"tenant_id": tenant_id, "entity": entity[:64], "row_id": row_id,
+                 "action": "create" if old_version is None else "update",
+                 "user_id": scope.user_id if scope else None, "at": _now(),
+                 "before": None if old_version is None else {"code": obj.code, "version": old_version},
+                 "after": {"code": obj.code, "name": obj.name, "version": obj.version},
+                 "source": (_source.get() or source)[:64]})
+    session.info[TXN_KEY] = rows

@@ -38,11 +38,18 @@ def entity_view(entity: str) -> TenantModelView | None:
     return None
 
 
+DEFINITION_LABELS = {"form_definition": _("表单定义"), "custom_field_definition": _("自定义字段定义"),
+                     "workflow_definition": _("流程定义")}
+"""Entities saved by the designers, which have no list screen of their own to take a title from."""
+
+
 def entity_label(entity: Any) -> str:
     """``person`` → 人员, ``form:rkjs`` → 表单「rkjs」: what the 对象 column shows."""
     text = str(entity or "")
     if text.startswith("form:"):
         return gettext("表单「%(code)s」", code=text.removeprefix("form:"))
+    if text in DEFINITION_LABELS:
+        return str(DEFINITION_LABELS[text])
     view = entity_view(text)
     return str(view.list_title) if view is not None and view.list_title else text
 

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -117,7 +118,12 @@ def sync_db_tenant(conn: sa.Connection, tenant_id: int | None = None) -> None:
 
 
 def _after_begin(session: Session, transaction: Any, connection: sa.Connection) -> None:
-    sync_db_tenant(connection)
+    # The setting is transaction-local (``set_config(…, true)``), so a new transaction starts with
+    # none, which the policies read as "no tenant": saying so again would cost a round trip on
+    # every request, whose first query (loading the user) runs before its tenant is known.
+    tenant_id = current_tenant_id()
+    if tenant_id is not None:
+        sync_db_tenant(connection, tenant_id)
 
 
 def register_org_path_resolver(resolver: OrgPathResolver) -> None:
@@ -132,19 +138,21 @@ def _add_tenant_criteria(state: ORMExecuteState) -> None:
     # criteria are not propagated from the parent query (which may predate the scope).
     if state.execution_options.get("all_tenants", False):
         return
-    tenant_id = current_tenant_id()
+    state.statement = state.statement.options(_tenant_criteria(current_tenant_id()))
+
+
+@lru_cache(maxsize=4096)
+def _tenant_criteria(tenant_id: int | None) -> Any:
+    """The loader criteria of one tenant (or of none: no rows), built once per tenant.
+
+    Why cached: building the option analyses its lambda, which was half the ORM's own work on a
+    small query, on every statement of every request. The option is immutable and safe to share.
+    """
     if tenant_id is None:
-        state.statement = state.statement.options(
-            with_loader_criteria(TenantScoped, lambda cls: sa.false(), include_aliases=True,
-                                 propagate_to_loaders=False)
-        )
-        return
-    state.statement = state.statement.options(
-        with_loader_criteria(
-            TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True,
-            propagate_to_loaders=False,
-        )
-    )
+        return with_loader_criteria(TenantScoped, lambda cls: sa.false(), include_aliases=True,
+                                    propagate_to_loaders=False)
+    return with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True,
+                                propagate_to_loaders=False)
 
 
 def _org_ids_touched(obj: Any, is_new: bool) -> list[int]:

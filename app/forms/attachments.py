@@ -11,8 +11,13 @@ in the payload; ``None`` clears the field; leaving the field out (or sending bac
 keeps the file. Anything else -- a file name typed into the JSON, a forged key -- is refused: an
 attachment can only be set by uploading. Files are checked (size, type by content, not empty) with
 ``app.documents.uploads`` before anything is saved, and written only once the whole record is valid.
-A replaced or cleared file stays on disk (the audit trail names it by its sha256); only a record's
-current file is served.
+
+Files follow the transaction, not the request: a file replaced or cleared by a save, or belonging
+to a deleted record, is removed from disk only once that change is committed (a save rolled back
+still points at the old file), and never while another record still holds the same key; a file
+written for a save that is then rolled back (a conflict found at flush, a failed commit) is
+removed again, so nothing is left that no record names. The audit trail keeps the old file's
+name and sha256; only a record's current file is served.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+from sqlalchemy import event, inspect, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from app.core.errors import CountyDeskError, NotFound
 from app.forms.definition import FormDef
@@ -108,6 +116,7 @@ def take_uploads(form: FormDef, raw: MutableMapping[str, Any], stored: Mapping[s
     ``raw`` is the payload merged over the stored values; a refused file leaves the stored value
     and puts a Chinese message in ``errors`` (nothing is saved, the rest of the input is checked too).
     """
+    install()
     prepared: list[_Prepared] = []
     for f in form.fields:
         if f.type != "attachment" or f.code not in raw:
@@ -132,16 +141,116 @@ def take_uploads(form: FormDef, raw: MutableMapping[str, Any], stored: Mapping[s
 
 
 def write_files(prepared: list[_Prepared]) -> list[Path]:
-    """Write checked uploads at their keys under the current tenant's folder."""
-    from app.documents.uploads import save_tenant_file
+    """Write checked uploads at their keys under the current tenant's folder.
 
-    return [save_tenant_file(item.meta["key"], item.data) for item in prepared]
+    The files are kept only if the transaction commits (see :func:`install`).
+    """
+    from app.documents.uploads import save_tenant_file
+    from app.extensions import db
+
+    install()
+    written = [save_tenant_file(item.meta["key"], item.data) for item in prepared]
+    db.session.info.setdefault(WRITTEN_KEY, []).extend(written)
+    return written
 
 
 def remove_files(paths: list[Path]) -> None:
     """Undo ``write_files`` when the record could not be saved after all."""
     for path in paths:
         path.unlink(missing_ok=True)
+
+
+# -- files follow the transaction -------------------------------------------------------------------
+
+WRITTEN_KEY = "countydesk_attachments_written"
+"""Session info: files written in the open transaction (removed unless it commits)."""
+DROPPED_KEY = "countydesk_attachments_dropped"
+"""Session info: (tenant id, form code, field, key, path) of files no longer named by their record."""
+GONE_KEY = "countydesk_attachments_gone"
+"""Session info: files to remove once the open transaction commits."""
+
+
+def _keys(data: Any) -> dict[str, str]:
+    """Field code → stored key of every file a record's data names."""
+    return {code: str(value["key"]) for code, value in (data or {}).items() if is_meta(value)} \
+        if isinstance(data, Mapping) else {}
+
+
+def _old_data(obj: Any) -> Any:
+    hist = inspect(obj).attrs.data.history
+    if hist.deleted:
+        return hist.deleted[0]
+    return hist.unchanged[0] if hist.unchanged else None
+
+
+def _tenant_folder(session: Session, tenant_id: int | None) -> Path | None:
+    from app.core.models import Tenant
+    from app.documents.uploads import upload_root
+
+    tenant = session.get(Tenant, tenant_id) if tenant_id is not None else None
+    return upload_root() / str(tenant.slug) if tenant is not None else None
+
+
+def _before_flush(session: Session, flush_context: Any, instances: Any) -> None:
+    """Note the files that changed or deleted records stop naming (their old data is gone after the flush)."""
+    from app.forms.models import FormRecord
+
+    dropped: list[tuple[int | None, str, str, str, Path]] = session.info.setdefault(DROPPED_KEY, [])
+    deleted = [obj for obj in session.deleted if isinstance(obj, FormRecord)]
+    with session.no_autoflush:
+        for obj in [*deleted, *(o for o in session.dirty if isinstance(o, FormRecord))]:
+            if obj in deleted:  # its stored files, and any written for it in this transaction
+                gone = {*_keys(_old_data(obj)).items(), *_keys(obj.data).items()}
+            elif inspect(obj).attrs.data.history.has_changes():
+                new = set(_keys(obj.data).values())
+                gone = {(field, key) for field, key in _keys(_old_data(obj)).items() if key not in new}
+            else:
+                continue
+            folder = _tenant_folder(session, obj.tenant_id) if gone else None
+            if folder is not None:
+                dropped.extend((obj.tenant_id, obj.form_code, field, key, folder / key) for field, key in gone)
+
+
+def _after_flush(session: Session, flush_context: Any) -> None:
+    """Of the noted files, those no record names any more are removed at commit."""
+    from app.forms.models import FormRecord
+
+    dropped = session.info.pop(DROPPED_KEY, [])
+    if not dropped:
+        return
+    t = FormRecord.__table__
+    gone: list[Path] = session.info.setdefault(GONE_KEY, [])
+    for tenant_id, code, field, key, path in dropped:
+        still = session.connection().execute(
+            select(t.c.id).where(t.c.tenant_id == tenant_id, t.c.form_code == code,
+                                 t.c.data[field]["key"].as_string() == key).limit(1)).first()
+        if still is None:
+            gone.append(path)
+
+
+def _after_commit(session: Session) -> None:
+    session.info.pop(WRITTEN_KEY, None)  # committed: the new files are the records' files now
+    remove_files(session.info.pop(GONE_KEY, []))
+
+
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    """Not committed (rolled back, or the session closed): the old files stay, the new ones go."""
+    if transaction.parent is not None or transaction.nested:
+        return
+    session.info.pop(DROPPED_KEY, None)
+    session.info.pop(GONE_KEY, None)
+    remove_files(session.info.pop(WRITTEN_KEY, []))
+
+
+_LISTENERS = (("before_flush", _before_flush), ("after_flush", _after_flush), ("after_commit", _after_commit),
+              ("after_transaction_end", _after_transaction_end))
+
+
+def install() -> None:
+    """Tie attachment files to the transaction of every Session (idempotent; done on first use)."""
+    for name, fn in _LISTENERS:
+        if not event.contains(Session, name, fn):
+            event.listen(Session, name, fn)
 
 
 # -- serving -----------------------------------------------------------------------------------------
@@ -153,8 +262,6 @@ def find_current(code: str, field: str, file_name: str) -> tuple[Any, dict[str, 
     Only a record's current file is found: a replaced one, another tenant's, or a made-up name is not.
     A user with a capture scope (town clerk, village worker) finds only records of their own units.
     """
-    from sqlalchemy import select
-
     from app.extensions import db
     from app.forms.models import FormRecord
 
@@ -237,5 +344,5 @@ def attach(code: str, rid: int, field: str, incoming: IncomingFile | None, row_v
 
 
 __all__ = ["META_KEYS", "AttachmentRefused", "IncomingFile", "api_data", "attach", "check_scope", "clean_meta",
-           "file_response", "find_current", "is_meta", "remove_files", "safe_name", "screen_url", "take_uploads",
-           "write_files"]
+           "file_response", "find_current", "install", "is_meta", "remove_files", "safe_name", "screen_url",
+           "take_uploads", "write_files"]

@@ -196,20 +196,37 @@ def read_custom_fields(raw: Any, lines: Mapping[tuple[Any, ...], int], problems:
             problems.add(file, lines.get(prefix), f"custom_fields.{entity}",
                          f"未知的对象「{entity}」（可用：{'、'.join(ENTITIES)}）")
             continue
-        if not isinstance(body, list) or not body:
+        if not body or not isinstance(body, list | Mapping) or (isinstance(body, Mapping)
+                                                                 and not isinstance(body.get("sections"), list)):
             problems.add(file, lines.get(prefix), f"custom_fields.{entity}",
-                         "应为字段列表（- code: … label: … type: …），格式同表单字段")
+                         "应为字段列表（- code: … label: … type: …，格式同表单字段），"
+                         "或分节写作 sections: [{title: …, fields: […]}]")
             continue
         form, found = parse_entity(entity, body, registry)
         for path, text in found:
-            # ("sections", 0, "fields", j, key) inside the form is (custom_fields, entity, j, key) here
-            inner = tuple(path[3:]) if len(path) >= 4 and path[:3] == ("sections", 0, "fields") else ()
+            if isinstance(body, Mapping):  # the form's key path is the body's own
+                inner = tuple(path)
+            else:  # ("sections", 0, "fields", j, key) inside the form is (custom_fields, entity, j, key) here
+                inner = tuple(path[3:]) if len(path) >= 4 and path[:3] == ("sections", 0, "fields") else ()
             full = (*prefix, *inner)
             line = next((lines[full[:n]] for n in range(len(full), 0, -1) if full[:n] in lines), None)
             problems.add(file, line, ".".join(str(k) for k in full), text)
         if form is not None:
             out[entity] = form
     return out
+
+
+def export_body(entity: str, spec: Mapping[str, Any]) -> Any:
+    """A stored definition as ``custom_fields.<entity>`` of tenant.yaml, so that loading it back gives the same spec.
+
+    The plain field list when it says nothing more (one section with the default title, no list
+    columns); otherwise the body with its sections and titles, as :func:`entity_form_dict` reads it.
+    """
+    body = {k: v for k, v in spec.items() if k not in ("code", "name", "target", "periodicity")}
+    sections = body.get("sections") or []
+    if set(body) == {"sections"} and len(sections) == 1 and sections[0].get("title") == SECTION_TITLE:
+        return list(sections[0].get("fields") or [])
+    return body
 
 
 def sync_custom_fields(target: Target, defs: Mapping[str, FormDef]) -> int:

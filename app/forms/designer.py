@@ -29,7 +29,7 @@ from app.forms.custom_fields_models import CustomFieldDefinition
 from app.forms.definition import FIELD_KEYS, FormDef, parse_form
 from app.forms.models import FormDefinition
 from app.forms.services import save_definition
-from app.forms.wtforms_gen import PERIOD_PLACEHOLDER, build_field
+from app.forms.wtforms_gen import PERIOD_PLACEHOLDER, attachment_field, build_field
 
 HEADER_KEYS = ("code", "name", "target", "periodicity", "due_day", "lock_after_days")
 TABLE_KEYS = ("code", "label", "type", "required", "min", "max", "choices", "help")
@@ -238,16 +238,20 @@ def save(checked: Checked, *, editing: str | None = None,
     """Store a checked definition as a new version; raises :class:`DesignerError` (nothing saved)."""
     if not checked.ok or checked.form is None:
         raise DesignerError(checked.problems or ["定义无效"])
+    from app.core.audit import record_new_version
+
     entity = cf.entity_of(editing)
+    code = checked.form.code if entity is None else cf.entity_code(entity)
     with base.committing(DesignerError, "同时有人保存了这张表单，请重新打开后再修改"):
+        latest = latest_version(code)
         if entity is not None:
-            row = cf.save_entity(entity, checked.form, base_version)
+            row: FormDefinition | CustomFieldDefinition = cf.save_entity(entity, checked.form, base_version)
         else:
-            if editing is not None:
-                latest = latest_version(editing)
-                if base.is_stale(latest, base_version):
-                    raise DesignerError([f"表单「{editing}」已被他人改为第{latest}版，请重新打开后再修改"])
+            if editing is not None and base.is_stale(latest, base_version):
+                raise DesignerError([f"表单「{editing}」已被他人改为第{latest}版，请重新打开后再修改"])
             row = save_definition(checked.form, source="designer")
+        if row.version != latest:  # a new version: the county's audit log says who saved which
+            record_new_version(db.session(), row, entity=str(row.__tablename__), old_version=latest)
     return row
 
 
@@ -349,8 +353,8 @@ def preview_form(form: FormDef, place: bool = True) -> FlaskForm:
     if place and form.periodic:
         attrs["period"] = StringField("期间", validators=[v.InputRequired(message="必填")],
                                       render_kw={"placeholder": PERIOD_PLACEHOLDER[form.periodicity]})
-    for f in form.fields:
-        attrs[f.code] = build_field(f)
+    for f in form.fields:  # as the entry screen builds them: an attachment is a file input
+        attrs[f.code] = attachment_field(f) if f.type == "attachment" else build_field(f)
     cls = type(f"Preview_{form.code}", (FlaskForm,), attrs)
     instance: FlaskForm = cls(formdata=None, prefix="preview", meta={"csrf": False})
     from app.forms.views import _prepare

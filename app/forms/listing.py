@@ -12,11 +12,13 @@ statements select ORM entities' columns, so the tenant criteria apply to all thr
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple, Protocol, TypeVar
 
+from markupsafe import Markup
 from sqlalchemy import Select, func, select
 
 from app.extensions import db
@@ -193,5 +195,27 @@ def table(form: FormDef, rows: list[ListRow], status_labels: Mapping[str, str]) 
     return [(row.id, [cell(row, status_labels) for cell in cells]) for row in rows]
 
 
+def _cell_html(text: str) -> str:
+    """Plain text escaped; a link already built from escaped parts (``Markup``) kept as it is."""
+    return text.__html__() if hasattr(text, "__html__") else html.escape(text, quote=True)
+
+
+def table_html(rows: Sequence[tuple[int, Sequence[str]]], show: tuple[str, str], edit: tuple[str, str],
+               see: str, change: str) -> Markup:
+    """The list's table rows as HTML, every cell escaped, each row with its 查看 | 修改 links.
+
+    Why not a template loop: a page of 50 rows has about a thousand cells, and escaping them one by
+    one through the template engine was a tenth of the list page's time.
+    """
+    s0, s1, e0, e1 = (html.escape(part, quote=True) for part in (*show, *edit))
+    see_html, change_html = html.escape(see), html.escape(change)
+    out = []
+    for rid, cells in rows:
+        tds = "".join(["<td>" + _cell_html(text) + "</td>" for text in cells])
+        out.append(f'<tr>{tds}<td><a href="{s0}{rid}{s1}">{see_html}</a> | '
+                   f'<a href="{e0}{rid}{e1}">{change_html}</a></td></tr>')
+    return Markup("\n".join(out))
+
+
 __all__ = ["COUNT_CAP", "ListPage", "ListRow", "Page", "columns_of", "filtered_ids", "keyset", "list_page",
-           "list_records", "page_slice", "table"]
+           "list_records", "page_slice", "table", "table_html"]

@@ -27,6 +27,7 @@ from app.core.locking import check_row_version
 from app.core.tenancy import current_scope, current_tenant_id
 from app.extensions import db
 from app.forms.attachments import IncomingFile, remove_files, take_uploads, write_files
+from app.forms.attachments import install as install_attachment_cleanup
 from app.forms.definition import FORMULA_TYPES, FieldDef, FormDef, RuleDef, load_form
 from app.forms.listing import COUNT_CAP, Page, list_records
 from app.forms.models import FormDefinition, FormRecord
@@ -176,6 +177,7 @@ def delete_record(code: str, record_id: int, row_version: Any = None, *, today: 
     if row_version is not None:
         check_row_version(record.row_version, row_version, theirs=dict(record.data or {}))
     _check_lock(get_form(code).form, record.period, today)
+    install_attachment_cleanup()  # the record's files go once the delete commits
     db.session.delete(record)
     _flush()
 

@@ -27,7 +27,7 @@ from app.forms.definition import FormDef
 from app.forms.models import RECORD_STATUS_LABELS, FormRecord
 from app.forms.schemas import LIST_SORT_LABELS, display
 from app.forms.services import FormValidationError, LiveForm
-from app.forms.wtforms_gen import form_class, payload_from, record_to_formdata, sections_of
+from app.forms.wtforms_gen import form_class, payload_from, record_to_formdata, sections_of, show_stored_files
 from app.orgs.models import OrgUnit
 from app.staffing.models import Person
 
@@ -158,10 +158,11 @@ class FormsView(BaseView):
         args = {k: v for k, v in {"org_unit": org_id, "period": period, "status": status, "sort": sort}.items() if v}
         statuses = {k: str(_(v)) for k, v in RECORD_STATUS_LABELS.items()}  # translated once, not per row
         show, edit = _record_urls(code)
+        rows = listing.table_html(listing.table(live.form, page.rows, statuses), show, edit,
+                                  str(_("查看")), str(_("修改")))
         return self.render_template(T + "list.html", statuses=statuses, form=live.form, page=page,
-                                    columns=listing.columns_of(live.form)[0],
-                                    rows=listing.table(live.form, page.rows, statuses), show_url=show,
-                                    edit_url=edit, args=args, units=_filter_units(org_id), sorts=LIST_SORT_LABELS)
+                                    columns=listing.columns_of(live.form)[0], rows=rows, args=args,
+                                    units=_filter_units(org_id), sorts=LIST_SORT_LABELS)
 
     @expose("/<code>/<int:rid>")
     @has_access
@@ -197,6 +198,8 @@ class FormsView(BaseView):
         live, record = _live(code), _record(code, rid)
         cls = form_class(live.form, current_tenant_id(), live.version)
         wtf = cls() if request.method == "POST" else cls(data=record_to_formdata(live.form, record))
+        if request.method == "POST":
+            show_stored_files(live.form, wtf, record)
         _prepare(live.form, wtf)
         return self._entry(live, wtf, record, lambda: services.update_record(
             code, rid, payload_from(live.form, wtf), wtf["row_version"].data))

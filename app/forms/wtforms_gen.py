@@ -62,13 +62,22 @@ class AttachmentInput:
                  "this.value='';}")
         html = [Markup("<input {}>").format(Markup(html_params(
             type="file", name=field.name, accept=ATTACHMENT_SUFFIXES, data_max_bytes=str(limit),
-            data_too_large=too_large_message(limit), onchange=check, **kwargs)))]
+            data_too_large=too_large_message(limit), onchange=check, **kwargs))), accepted_hint(limit)]
         current = field.current
         if current is not None:
             html.append(Markup('<div class="cd-attachment-current">当前文件：{} '
-                               '<label class="checkbox-inline"><input type="checkbox" name="{}" value="y"> 删除附件'
-                               "</label></div>").format(display(field.def_, current), field.name + CLEAR_SUFFIX))
+                               '<label class="checkbox-inline"><input type="checkbox" name="{}" value="y"{}> 删除附件'
+                               "</label></div>").format(display(field.def_, current), field.name + CLEAR_SUFFIX,
+                                                        Markup(" checked") if field.clear else ""))
         return Markup("").join(html)
+
+
+def accepted_hint(limit: int) -> Markup:
+    """What may be uploaded, said beside the input (the browser's ``accept`` filter is not shown to the user)."""
+    from app.documents.uploads import ATTACHMENT_ACCEPTED
+
+    return Markup('<span class="help-block cd-attachment-hint">可上传 {}，单个文件不超过 {} MB</span>').format(
+        ATTACHMENT_ACCEPTED, f"{limit / 1024 / 1024:g}")
 
 
 class AttachmentField(FileField):  # type: ignore[misc]
@@ -186,6 +195,20 @@ def payload_from(form: FormDef, wtf: FlaskForm) -> dict[str, Any]:
         if name in wtf:
             payload[name] = wtf[name].data or None
     return payload
+
+
+def show_stored_files(form: FormDef, wtf: FlaskForm, record: Any) -> None:
+    """Give a posted edit form the record's stored files, so a page shown again with errors still lists them.
+
+    A posted form is built from the request alone (the stored values must not fill inputs the user
+    emptied); a file input cannot be refilled, so without this the current file would vanish from
+    the page although saving without a new file keeps it.
+    """
+    for f in form.fields:
+        field = wtf[f.code] if f.code in wtf else None
+        if isinstance(field, AttachmentField):
+            stored = (record.data or {}).get(f.code)
+            field.current = stored if isinstance(stored, dict) else None
 
 
 def record_to_formdata(form: FormDef, record: Any) -> dict[str, Any]:

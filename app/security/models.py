@@ -22,6 +22,8 @@ class CountyUser(User):
     tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
     region: Mapped[str | None] = mapped_column(String(256))
     scope_org_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id", ondelete="SET NULL"))
+    party: Mapped[str | None] = mapped_column(String(64))
+    """The department (会签单位) this user speaks for in N-of-M approvals; None: may record any party's opinion."""
 
     tenant: Mapped[Tenant | None] = relationship(foreign_keys=[tenant_id])
     scope_org: Mapped[OrgUnit | None] = relationship(foreign_keys=[scope_org_id])

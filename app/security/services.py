@@ -22,8 +22,11 @@ class UserError(CountyDeskError):
 
 def add_user(username: str, *, role: str, password: str, tenant_slug: str | None = None,
              region: str | None = None, scope_code: str | None = None,
-             display_name: str | None = None) -> Any:
-    """Create or update a user; raises ``UserError`` with a Chinese message."""
+             display_name: str | None = None, party: str | None = None) -> Any:
+    """Create or update a user; raises ``UserError`` with a Chinese message.
+
+    ``party`` binds the user to the department (会签单位) they speak for in N-of-M approvals.
+    """
     spec = role_for(role)
     if spec is None:
         raise UserError(f"未知角色「{role}」，可选：county_admin、town_clerk、village_worker、province_viewer")
@@ -70,5 +73,6 @@ def add_user(username: str, *, role: str, password: str, tenant_slug: str | None
     user.tenant_id = tenant.id if tenant else None
     user.region = region
     user.scope_org_id = scope_org.id if scope_org else None
+    user.party = (party or "").strip() or None
     db.session.commit()
     return user

@@ -81,27 +81,27 @@ def _write_workflows(out: Path) -> list[str]:
     return files
 
 
-def _custom_fields() -> dict[str, list[dict[str, Any]]]:
-    """``custom_fields:`` as tenant.yaml writes it: per entity, the fields of its latest version.
+def _custom_fields() -> dict[str, Any]:
+    """``custom_fields:`` as tenant.yaml writes it: per entity, its latest version.
 
-    tenant.yaml takes a plain field list per entity (one section); fields the designer put in
-    several sections are written in order as one list.
+    A plain field list when that says it all; fields in several sections (or with chosen list
+    columns) are written with their ``sections`` and titles, so loading the export gives the same
+    definition and adds no version.
     """
     from app.forms import custom_fields as cf
 
-    out: dict[str, list[dict[str, Any]]] = {}
+    out: dict[str, Any] = {}
     for entity in cf.ENTITIES:
         row = cf.latest_row(entity)
         if row is None:
             continue
-        fields = [f for section in row.spec.get("sections") or [] for f in section.get("fields") or []]
-        if fields:
-            out[entity] = fields
+        if any(section.get("fields") for section in row.spec.get("sections") or []):
+            out[entity] = cf.export_body(entity, row.spec)
     return out
 
 
 def _config_yaml(tenant: Tenant, forms: list[str] | None = None, workflows: list[str] | None = None,
-                 custom_fields: dict[str, list[dict[str, Any]]] | None = None) -> str:
+                 custom_fields: dict[str, Any] | None = None) -> str:
     positions = []
     for p in db.session.scalars(select(Position).order_by(Position.code)):
         item: dict[str, Any] = {"code": p.code, "name": p.name, "org_level": p.org_level}

@@ -85,6 +85,7 @@ def act(instance_id: int, action: str, *, actor: Actor, comment: str | None = No
             raise WorkflowError(str(exc)) from None
     if transition.approval is not None:
         return _vote(inst, definition, transition, actor, party, decision, comment, values, now, commit)
+    _check_fixed(definition, transition, inst, values)
     step = _move(session, inst, definition, transition, actor.user_id, comment, values, now)
     if step is None:
         raise AlreadyHandled("已被他人处理：这件事刚刚已由他人办理，您的操作未生效，请刷新后查看")
@@ -102,6 +103,39 @@ def _check_actor(definition: Definition, transition: Transition, inst: WorkflowI
     if transition.is_approval and not definition.allow_self_approval and actor.user_id is not None \
             and inst.last_user_id == actor.user_id:
         raise ScopeDenied(f"不能审批自己提交的事项：上一环节由您办理，「{transition.label}」须由他人审批")
+
+
+def _check_fixed(definition: Definition, transition: Transition, inst: WorkflowInstance,
+                 values: Mapping[str, Any]) -> None:
+    """SS-5: the step that fixes candidates (``rules.candidates.after_action``) keeps the round within the posts."""
+    rules = definition.rules
+    if rules is None or rules.after_action != transition.action:
+        return
+    from app.workflows.recruitment import fixed_reasons
+
+    reasons = fixed_reasons(definition, inst.org_unit, values, inst.cycle_year, inst.id)
+    if reasons:
+        raise WorkflowError("不能确定为候选人：" + "；".join(reasons))
+
+
+def party_for(actor: Actor, transition: Transition, party: str | None) -> str:
+    """The department a vote is recorded for: a bound user speaks only for theirs (403 otherwise).
+
+    A user without a department (the county admin entering the departments' paper opinions) must
+    name the party; one with a department gets it preselected and may not vote for another.
+    """
+    approval = transition.approval
+    assert approval is not None
+    if actor.party:
+        if party and party != actor.party:
+            raise ScopeDenied(f"您代表「{actor.party}」表态，不能代「{party}」表态")
+        if actor.party not in approval.parties:
+            raise ScopeDenied(f"「{transition.label}」的会签单位是{'、'.join(approval.parties)}，"
+                              f"您代表「{actor.party}」，不能在此表态")
+        return actor.party
+    if party not in approval.parties:
+        raise WorkflowError(f"「{transition.label}」需选择会签单位：{'、'.join(approval.parties)}")
+    return party
 
 
 def subject_values(inst: WorkflowInstance, values: Mapping[str, Any], definition: Definition) -> dict[str, Any]:
@@ -179,13 +213,14 @@ def _vote(inst: WorkflowInstance, definition: Definition, transition: Transition
     session = db.session
     approval = transition.approval
     assert approval is not None
-    if party not in approval.parties:
-        raise WorkflowError(f"「{transition.label}」需选择会签单位：{'、'.join(approval.parties)}")
+    party = party_for(actor, transition, party)
     if decision not in DECISIONS:
         raise WorkflowError("意见应为 同意 或 不同意")
     votes = _votes(inst)
     if party in votes:
         raise AlreadyHandled(f"「{party}」已表态（{DECISIONS[votes[party]]}），不能重复表态")
+    if decision == "approve" and sum(1 for d in votes.values() if d == "approve") + 1 >= approval.need:
+        _check_fixed(definition, transition, inst, values)  # this vote completes the approval
     seen_version = inst.row_version
     # The vote bumps row_version too: two final votes at once cannot both miss each other.
     result = session.execute(
@@ -231,3 +266,10 @@ def _votes(inst: WorkflowInstance) -> dict[str, str]:
 
 def votes_of(inst: WorkflowInstance) -> dict[str, str]:
     return _votes(inst)
+
+
+def vote_records(instance_id: int) -> list[WorkflowVote]:
+    """Every opinion recorded on a case (all visits), oldest first: which party, who entered it, when."""
+    get_instance(instance_id)
+    return list(db.session.scalars(select(WorkflowVote).where(WorkflowVote.instance_id == instance_id)
+                                   .order_by(WorkflowVote.at, WorkflowVote.id)))

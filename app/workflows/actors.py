@@ -29,11 +29,13 @@ class AlreadyHandled(CountyDeskError):
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts: roles (codes) and the org path they act under (None: the whole county)."""
+    """Who acts: roles (codes), the org path they act under (None: the whole county) and, for a user
+    who speaks for one department in N-of-M approvals (会签单位), that department (None: may record any)."""
 
     user_id: int | None
     roles: frozenset[str]
     capture_path: str | None = None
+    party: str | None = None
 
     def may(self, transition: Transition) -> bool:
         return transition.who.allows(self.roles)
@@ -56,7 +58,7 @@ def actor_for_user(user: Any) -> Actor:
     roles = frozenset(r.code for r in user_roles(user) if not r.read_only)
     if is_platform_admin(user):
         roles = roles | {"county_admin"}
-    return Actor(user.id, roles, scope.capture_path)
+    return Actor(user.id, roles, scope.capture_path, getattr(user, "party", None) or None)
 
 
 def _now() -> dt.datetime:

@@ -217,29 +217,39 @@ def _appointments_on(person_ids: list[int], position: str | None, day: dt.date) 
     return out
 
 
-def rank_period(scheme: str, period: str, last_place: Formula | None = None) -> int:
+def rank_period(scheme: str, period: str, last_place: Formula | None = None, session: Any = None) -> int:
     """Ranks within town (the village's parent) and county by total, ties sharing a rank; 末位 by formula.
 
     One ``UPDATE … FROM`` over a window-function subquery (SQLite ≥ 3.33 and PostgreSQL alike).
+    The stored ranks count from the top (two people tied for 2nd are both 2nd). The 末位 formula
+    sees ranks counted from the bottom instead, so people tied for last are all last: with
+    totals 90, 80, 80 both 80s are 3rd of 3 there (a top-counted rank would make them 2nd of 3 and
+    ``县内名次 = 县内人数`` would flag nobody).
     """
+    session = session if session is not None else db.session
     tenant_id = current_tenant_id()
     r, ou = AppraisalResult.__table__, OrgUnit.__table__
     town = ou.c.parent_id
+    town_count = func.count().over(partition_by=town)
+    county_count = func.count().over()
     ranked = (
         select(r.c.id.label("rid"), r.c.grade.label("grade"), r.c.total.label("total"),
                func.rank().over(partition_by=town, order_by=r.c.total.desc()).label("rank_in_town"),
-               func.count().over(partition_by=town).label("town_count"),
+               town_count.label("town_count"),
                func.rank().over(order_by=r.c.total.desc()).label("rank_in_county"),
-               func.count().over().label("county_count"))
+               county_count.label("county_count"),
+               (town_count - func.rank().over(partition_by=town, order_by=r.c.total.asc()) + 1)
+               .label("last_rank_in_town"),
+               (county_count - func.rank().over(order_by=r.c.total.asc()) + 1).label("last_rank_in_county"))
         .join(ou, ou.c.id == r.c.org_unit_id)
         .where(r.c.tenant_id == tenant_id, r.c.scheme == scheme, r.c.period == period, r.c.total.is_not(None))
     ).subquery("ranked")
     flag: Any = sa.false()
     if last_place is not None:
-        cols = {c: ranked.c[c] for c in ("grade", "total", "rank_in_town", "town_count", "rank_in_county",
-                                          "county_count")}
+        cols = {c: ranked.c[c] for c in ("grade", "total", "town_count", "county_count")}
+        cols |= {"rank_in_town": ranked.c.last_rank_in_town, "rank_in_county": ranked.c.last_rank_in_county}
         flag = sa.func.coalesce(last_place.to_sql(cols), sa.false())
-    result = db.session.execute(
+    result = session.execute(
         r.update().where(r.c.id == ranked.c.rid, r.c.tenant_id == tenant_id)
         .values(rank_in_town=ranked.c.rank_in_town, rank_in_county=ranked.c.rank_in_county, last_place=flag,
                 updated_at=func.current_timestamp())
@@ -291,11 +301,31 @@ def derive_annual(year: int, *, commit: bool = True) -> int:
 
 # -- SS-7: the case's final grade (annual, or term-end) ----------------------------------------
 
-def record_case_grade(session: Any, instance: Any, rules: Any) -> AppraisalResult:
+def total_field_of(spec: Mapping[str, Any]) -> str | None:
+    """``rules.appraisal.total_field`` of a workflow spec: the number field whose value is the case's total.
+
+    With it the final results of a year are ranked like the monthly ones (town and county) and the
+    末位 formula may use the ranks; without it the formula sees the grade only. Checked here (and at
+    tenant load) because the rule parser predates the key.
+    """
+    raw = settings_at(spec, "rules", "appraisal", "total_field")
+    if raw is None:
+        return None
+    fields = {f.get("code"): f for f in spec.get("fields") or [] if isinstance(f, Mapping)}
+    field = fields.get(raw) if isinstance(raw, str) else None
+    if field is None or field.get("type") != "number":
+        numbers = "、".join(str(c) for c, f in fields.items() if f.get("type") == "number") or "无"
+        raise AppraisalConfigError(f"rules.appraisal.total_field：应为数字字段的代码（得到「{raw}」；可用：{numbers}）")
+    return str(raw)
+
+
+def record_case_grade(session: Any, instance: Any, rules: Any, total_field: str | None = None) -> AppraisalResult:
     """Write the final grade of a finished appraisal case (idempotent: one row per person, scheme and year).
 
     A term-end case (考核类别 = 聘期考核) is stored under the county's term-end scheme, linked to the
-    appointment whose term it appraised; an annual one under the workflow's scheme.
+    appointment whose term it appraised; an annual one under the workflow's scheme. With a
+    ``total_field`` the year's results of that scheme are ranked again at each confirmation, so
+    the 末位 flag is always about the results confirmed so far (it moves when a lower one comes).
     """
     from app.workflows.appraisal_term import END_FIELD, KIND_FIELD, TERM_KIND, term_appointment_id, term_scheme
 
@@ -321,13 +351,19 @@ def record_case_grade(session: Any, instance: Any, rules: Any) -> AppraisalResul
             .order_by(Appointment.start_date.desc()).limit(1)).first()
     row.appointment = session.get(Appointment, appt) if appt is not None else None
     row.grade = str(grade)
+    total = data.get(total_field) if total_field else None
+    row.total = None if total is None else round(float(total), 2)
     row.scores = {k: v for k, v in data.items() if v is not None}
     row.source_instance = instance
     row.updated_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    if rule.last_place is not None:
+    if row.total is not None:
+        session.flush()
+        rank_period(scheme, period, rule.last_place, session=session)
+        session.refresh(row)
+    elif rule.last_place is not None:
         try:
             row.last_place = rule.last_place.compute({"grade": row.grade, "total": row.total}) is True
-        except (FormulaRuntimeError, KeyError):
+        except (FormulaError, KeyError):  # a rule over ranks, and no total to rank by: not last
             row.last_place = False
     return row
 
@@ -413,7 +449,7 @@ def record_appraisal_task(ctx: Any) -> None:
     definition = parse_definition(spec, functions=formula_registry())
     if definition.rules is None or definition.rules.appraisal is None:
         raise ValueError(f"流程「{definition.name}」未配置考核结果规则（rules.appraisal）")
-    record_case_grade(ctx.session, inst, definition.rules)
+    record_case_grade(ctx.session, inst, definition.rules, total_field_of(spec))
 
 
 def scoring_sheet(period: str) -> tuple[MonthlyScheme, list[tuple[Person, OrgUnit, AppraisalResult | None]]]:

@@ -7,7 +7,9 @@ Generic, driven by each county's configuration (no county is named here):
   (ranks, 末位 flag) and ``derive_annual`` (the year's grade by the county's formulas);
 * a county whose appraisal process has ``rules.appraisal`` gets a final grade per person and cycle
   year — the annual scheme, or, in the cycle in which the person's term ends, the term-end scheme
-  of ``settings.appraisal.term_end`` (as the term-end opener would have decided).
+  of ``settings.appraisal.term_end`` (as the term-end opener would have decided). With a
+  ``total_field`` each grade comes with a score in the grade's band, and the year is ranked and
+  flagged (末位) the way confirmations do it.
 
 Why deterministic: the same figures on every machine and every reload (scores and grades come
 from a hash of the person's ID number and the period, never from a random draw); loading again
@@ -26,7 +28,7 @@ from sqlalchemy import select
 
 from app.core.errors import CountyDeskError
 from app.extensions import db
-from app.formulas import FormulaRuntimeError
+from app.formulas import FormulaError
 from app.formulas.formula import Formula
 from app.staffing.models import Appointment, Person
 from app.workflows import appraisal
@@ -93,6 +95,15 @@ def _grade(id_number: str, period: str) -> str:
     return "优秀" if h < 15 else ("合格" if h < 95 else "不合格")
 
 
+_BANDS = {"优秀": (90, 10), "合格": (60, 30), "不合格": (40, 20)}
+"""A demo score consistent with its grade: the band's floor and width."""
+
+
+def _score(id_number: str, period: str, grade: str) -> float:
+    floor, width = _BANDS[grade]
+    return float(floor + width * _bucket(id_number, period, "score") // 100)
+
+
 def _case_grades(years: Sequence[int], report: DemoReport) -> None:
     from app.workflows import services
     from app.workflows.models import WorkflowDefinition
@@ -106,6 +117,10 @@ def _case_grades(years: Sequence[int], report: DemoReport) -> None:
         rule = getattr(definition.rules, "appraisal", None)
         if rule is None or definition.subject != "person":
             continue
+        spec = db.session.scalars(select(WorkflowDefinition.spec).where(WorkflowDefinition.code == code)
+                                  .order_by(WorkflowDefinition.version.desc()).limit(1)).one()
+        scored = appraisal.total_field_of(spec) is not None
+        ranked: set[tuple[str, str]] = set()
         is_term_workflow = term is not None and term.workflow == code
         for year in years:
             opens = [s.opens for s in definition.states if s.opens is not None]
@@ -115,14 +130,21 @@ def _case_grades(years: Sequence[int], report: DemoReport) -> None:
                 if is_term_workflow and term and appt.status == "active" and appt.end_date is not None \
                         and cycle_of(definition, appt.end_date)[0] == year:  # a dismissal is no term end
                     scheme = term.scheme
-                _store(person, appt, scheme, str(year), _grade(person.id_number, str(year)), rule.last_place)
+                grade = _grade(person.id_number, str(year))
+                total = _score(person.id_number, str(year), grade) if scored else None
+                _store(person, appt, scheme, str(year), grade, total, rule.last_place)
+                ranked.add((scheme, str(year)))
                 if scheme == rule.scheme:
                     report.annual += 1
                 else:
                     report.term_end += 1
+        if scored:
+            db.session.flush()
+            for scheme, period in sorted(ranked):
+                appraisal.rank_period(scheme, period, rule.last_place)
 
 
-def _store(person: Person, appt: Appointment, scheme: str, period: str, grade: str,
+def _store(person: Person, appt: Appointment, scheme: str, period: str, grade: str, total: float | None,
            last_place: Formula | None) -> None:
     row = db.session.scalars(select(AppraisalResult).where(
         AppraisalResult.person_id == person.id, AppraisalResult.scheme == scheme,
@@ -132,10 +154,12 @@ def _store(person: Person, appt: Appointment, scheme: str, period: str, grade: s
         db.session.add(row)
     row.appointment = appt
     row.grade = grade
-    row.scores = {"grade": grade}
-    try:
-        flagged = last_place is not None and last_place.compute({"grade": grade, "total": None}) is True
-    except (FormulaRuntimeError, KeyError):
+    row.total = total
+    row.scores = {"grade": grade} if total is None else {"grade": grade, "score": total}
+    try:  # with a total the ranking decides (``rank_period``); without one the formula sees the grade only
+        flagged = total is None and last_place is not None \
+            and last_place.compute({"grade": grade, "total": None}) is True
+    except (FormulaError, KeyError):
         flagged = False
     row.last_place = bool(flagged)
 

@@ -3,6 +3,10 @@
 One ``UPDATE … RETURNING`` per definition version (and cycle year when the target state has a
 calendar deadline), then the history rows in one multi-row INSERT — never a loop over cases,
 except where a condition must read each case's subject.
+
+An N-of-M step is bulk-approved as one party's opinion on every waiting case: one
+``INSERT … SELECT`` of the votes (cases where the party already spoke are skipped and counted),
+then the cases whose approvals now reach ``need`` move with the same ``UPDATE … RETURNING``.
 """
 
 from __future__ import annotations
@@ -13,17 +17,18 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.core.errors import NotFound, ScopeDenied
 from app.core.tenancy import current_tenant_id
 from app.extensions import db
 from app.orgs.models import OrgUnit
-from app.workflows.acting import _check_condition
-from app.workflows.actors import Actor, WorkflowError, _now
+from app.workflows.acting import DECISIONS, _check_condition, party_for
+from app.workflows.actors import Actor, AlreadyHandled, WorkflowError, _now
 from app.workflows.catalog import definition_version, load_definition
 from app.workflows.definition import Definition, Transition
-from app.workflows.models import WorkflowInstance, WorkflowNotice, WorkflowStep
+from app.workflows.models import WorkflowInstance, WorkflowNotice, WorkflowStep, WorkflowVote
 from app.workflows.starting import _due
 from app.workflows.tasks import queue_step_tasks
 
@@ -34,9 +39,19 @@ class BulkReport:
     skipped_condition: int = 0
     skipped_self: int = 0
     instance_ids: list[int] = field(default_factory=list)
+    party: str | None = None
+    """The department whose opinion was recorded (N-of-M steps)."""
+    voted: int = 0
+    skipped_voted: int = 0
+    """Cases where the party had already given its opinion in this round of the step."""
 
     def summary(self) -> str:
-        text = f"已办理 {self.moved} 件"
+        if self.party is not None:
+            text = f"已记录「{self.party}」意见 {self.voted} 件，其中 {self.moved} 件会签完成、已办理"
+            if self.skipped_voted:
+                text += f"，{self.skipped_voted} 件「{self.party}」已表态、未重复记录"
+        else:
+            text = f"已办理 {self.moved} 件"
         if self.skipped_condition:
             text += f"，{self.skipped_condition} 件不满足条件未办理"
         if self.skipped_self:
@@ -45,11 +60,13 @@ class BulkReport:
 
 
 def bulk_act(code: str, org_unit_id: int, action: str, *, actor: Actor, comment: str | None = None,
-             now: dt.datetime | None = None, commit: bool = True) -> BulkReport:
+             party: str | None = None, decision: str = "approve", now: dt.datetime | None = None,
+             commit: bool = True) -> BulkReport:
     """Take ``action`` on every case of ``code`` in the org unit's subtree that waits for it.
 
     Set-based: one ``UPDATE … RETURNING`` per definition version (and cycle year when the target
-    state has a calendar deadline), then the history rows in one multi-row INSERT.
+    state has a calendar deadline), then the history rows in one multi-row INSERT. On an N-of-M
+    step ``party`` (or the actor's own department) gives ``decision`` on every case at once.
     """
     session = db.session
     now = now or _now()
@@ -74,14 +91,25 @@ def bulk_act(code: str, org_unit_id: int, action: str, *, actor: Actor, comment:
         if not actor.may(transition):
             raise ScopeDenied(f"「{transition.label}」应由{transition.who.describe()}办理，您无权办理")
         if transition.approval is not None:
-            raise WorkflowError(f"「{transition.label}」是会签环节（各单位分别表态），不能批量办理")
+            report.party = party_for(actor, transition, party)
+            if decision not in DECISIONS:
+                raise WorkflowError("意见应为 同意 或 不同意")
         refusal = transition.refuse_without_comment(comment)
         if refusal:
             raise WorkflowError(refusal)
         rules = definition.rules
-        if rules is not None and action in (rules.check_at, rules.ranking.action if rules.ranking else None):
+        if rules is not None and action in (rules.check_at, rules.ranking.action if rules.ranking else None,
+                                            rules.after_action):
             raise WorkflowError(f"「{transition.label}」要逐人核对资格、差额或排名，不能批量办理")
-        _bulk_version(session, tenant_id, unit, definition, version, transition, actor, comment, now, report)
+        try:
+            _bulk_version(session, tenant_id, unit, definition, version, transition, actor, comment, now, report,
+                          decision)
+        except IntegrityError as exc:
+            # A single vote of the same party landed between our NOT EXISTS and our INSERT: the
+            # unique vote key refuses the duplicate, and the whole bulk action is undone.
+            session.rollback()
+            raise AlreadyHandled("已被他人处理：批量办理期间有人对其中的事项表态，本次批量办理未生效，"
+                                 "请刷新后重试") from exc
     if not found:
         raise WorkflowError(f"流程「{code}」没有动作「{action}」")
     if commit:
@@ -91,7 +119,7 @@ def bulk_act(code: str, org_unit_id: int, action: str, *, actor: Actor, comment:
 
 def _bulk_version(session: Session, tenant_id: int | None, unit: OrgUnit, definition: Definition, version: int,
                   transition: Transition, actor: Actor, comment: str | None, now: dt.datetime,
-                  report: BulkReport) -> None:
+                  report: BulkReport, decision: str = "approve") -> None:
     inst_t, org_t = WorkflowInstance.__table__, OrgUnit.__table__
     subtree = select(org_t.c.id).where(org_t.c.tenant_id == tenant_id, org_t.c.path.startswith(unit.path))
     where = [inst_t.c.tenant_id == tenant_id, inst_t.c.definition_code == definition.code,
@@ -121,6 +149,13 @@ def _bulk_version(session: Session, tenant_id: int | None, unit: OrgUnit, defini
             except WorkflowError:
                 report.skipped_condition += 1
         where.append(inst_t.c.id.in_(ok))
+    comments: dict[int, str] = {}
+    if transition.approval is not None:
+        assert report.party is not None
+        where = _bulk_vote(session, where, transition, report.party, decision, actor, comment, now, report)
+        if decision != "approve":
+            return
+        comments = _summaries(session, where, comment)
     target = definition.state(transition.to)
     years: list[int | None] = [None]
     if target.timer is not None and target.timer.deadline is not None:
@@ -142,7 +177,8 @@ def _bulk_version(session: Session, tenant_id: int | None, unit: OrgUnit, defini
                 continue
             rows = [{"tenant_id": tenant_id, "instance_id": m.id, "org_unit_id": m.org_unit_id, "seq": m.step_seq,
                      "from_state": from_code, "to_state": target.code, "action": transition.action,
-                     "user_id": actor.user_id, "at": now, "comment": comment, "data": m.data, "tasks": tasks}
+                     "user_id": actor.user_id, "at": now, "comment": comments.get(m.id, comment), "data": m.data,
+                     "tasks": tasks}
                     for m in moved]
             if transition.tasks:
                 step_ids = session.execute(step_t.insert().returning(step_t.c.id), rows).scalars().all()
@@ -152,6 +188,53 @@ def _bulk_version(session: Session, tenant_id: int | None, unit: OrgUnit, defini
                 session.execute(step_t.insert(), rows)
             report.moved += len(moved)
             report.instance_ids.extend(m.id for m in moved)
+
+
+def _bulk_vote(session: Session, where: list[Any], transition: Transition, party: str, decision: str, actor: Actor,
+               comment: str | None, now: dt.datetime, report: BulkReport) -> list[Any]:
+    """Record ``party``'s opinion on every waiting case in one ``INSERT … SELECT``; returns the conditions
+    selecting the cases this call voted on whose approvals now reach ``need`` (the ones to move).
+
+    (case, visit, party) is unique, so "a vote of this party at this visit at ``now``" names exactly the
+    votes inserted here. Each voted case's ``row_version`` goes up, as a single vote's does.
+    """
+    approval = transition.approval
+    assert approval is not None
+    inst_t, v = WorkflowInstance.__table__, WorkflowVote.__table__
+
+    def vote_of(*extra: Any) -> Any:
+        return select(v.c.id).where(v.c.instance_id == inst_t.c.id, v.c.step_seq == inst_t.c.step_seq,
+                                    v.c.party == party, *extra).correlate(inst_t).exists()
+
+    report.skipped_voted += session.execute(select(func.count()).where(*where, vote_of())).scalar_one()
+    cols = ["tenant_id", "instance_id", "org_unit_id", "step_seq", "state", "party", "user_id", "decision",
+            "comment", "at"]
+    source = select(inst_t.c.tenant_id, inst_t.c.id, inst_t.c.org_unit_id, inst_t.c.step_seq, inst_t.c.state,
+                    sa.cast(sa.literal(party), v.c.party.type), sa.cast(sa.literal(actor.user_id), sa.Integer),
+                    sa.cast(sa.literal(decision), v.c.decision.type), sa.cast(sa.literal(comment), sa.Text),
+                    sa.literal(now, sa.DateTime)).where(*where, ~vote_of())  # no CAST: SQLite makes a number of it
+    # RETURNING counts what was inserted (an INSERT … SELECT's rowcount is not reported by every driver)
+    report.voted += len(session.execute(v.insert().from_select(cols, source).returning(v.c.id)).all())
+    mine = vote_of(v.c.at == now)
+    session.execute(inst_t.update().where(*where, mine).values(row_version=inst_t.c.row_version + 1)
+                    .execution_options(synchronize_session=False))
+    approvals = select(func.count()).where(v.c.instance_id == inst_t.c.id, v.c.step_seq == inst_t.c.step_seq,
+                                           v.c.decision == "approve").correlate(inst_t).scalar_subquery()
+    return [*where, mine, approvals >= approval.need]
+
+
+def _summaries(session: Session, where: list[Any], comment: str | None) -> dict[int, str]:
+    """The history comment of each case about to complete: every party's opinion, as a single vote writes it."""
+    from app.workflows.acting import _vote_summary
+
+    inst_t, v = WorkflowInstance.__table__, WorkflowVote.__table__
+    votes: dict[int, dict[str, str]] = {}
+    rows = session.execute(select(v.c.instance_id, v.c.party, v.c.decision)
+                           .join(inst_t, sa.and_(inst_t.c.id == v.c.instance_id, inst_t.c.step_seq == v.c.step_seq))
+                           .where(*where).order_by(v.c.instance_id, v.c.id))
+    for inst_id, party, decision in rows:
+        votes.setdefault(inst_id, {})[party] = decision
+    return {inst_id: _vote_summary(by_party, comment) for inst_id, by_party in votes.items()}
 
 
 def _resolve_overdue(session: Session, tenant_id: int | None, conds: list[Any], user_id: int | None,

@@ -163,6 +163,12 @@ def save(checked: Checked, *, editing: str | None = None, base_version: int | No
         added = insert_new_versions(target, WorkflowDefinition.__table__,
                                     [(code, dict(checked.raw), {"name": checked.definition.name,
                                                                 "created_by": scope.user_id})])
+        if added:  # written with Core, unseen by the flush: the county's audit log says who saved which
+            from app.core.audit import record_new_version
+
+            row = spec_of(code)
+            assert row is not None
+            record_new_version(db.session(), row, entity=WorkflowDefinition.__tablename__, old_version=latest)
     return int(latest_version(code) or 0), bool(added)
 
 

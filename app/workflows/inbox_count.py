@@ -1,9 +1,10 @@
-"""How many cases wait for the current user: the number shown in the menu as 待办事项 (3).
+"""How much waits for the current user: the number shown in the menu as 待办事项 (3).
 
-Why a query of its own rather than ``services.inbox``: the menu is drawn on every page, so the
-count must cost one small ``GROUP BY`` (per definition version and state, in the user's scope),
-not the inbox's list of cases.  Which states wait for the user comes from the definitions
-(cached per version), so the number is the same as the inbox page's total.
+It counts what the inbox lists: the cases the user may act on and the open 督办 notices addressed
+to the user's level. Why a query of its own rather than ``services.inbox``: the menu is drawn on
+every page, so the count must cost one small statement (cases grouped per definition version and
+state in the user's scope, with the notices' count joined on by ``UNION ALL``), not the inbox's
+list of cases. Which states wait for the user comes from the definitions (cached per version).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from flask import g, has_request_context
 from flask_babel import LazyString, gettext
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
@@ -25,22 +26,30 @@ _G_KEY = "countydesk_inbox_count"
 
 
 def waiting_count(actor: Any) -> int:
-    """Cases in a state the actor may act from, in its org scope (the inbox total), in one query.
+    """Cases in a state the actor may act from, in its org scope, plus the open notices addressed to
+    the actor (the inbox's two lists), in one query.
 
     Tenant scoping comes from the data layer (both selects are ORM selects of scoped models).
     """
+    from app.workflows.notices import open_count_select
     from app.workflows.services import load_definition
 
     if not actor.roles:
         return 0
     inst = WorkflowInstance
-    stmt = (select(inst.definition_code, inst.definition_version, inst.state, func.count())
-            .group_by(inst.definition_code, inst.definition_version, inst.state))
+    stmt: Any = (select(inst.definition_code, inst.definition_version, inst.state, func.count())
+                 .group_by(inst.definition_code, inst.definition_version, inst.state))
     if actor.capture_path is not None:
         stmt = stmt.where(inst.org_unit_id.in_(select(OrgUnit.id).where(OrgUnit.path.startswith(actor.capture_path))))
+    notices = open_count_select(actor.roles, actor.capture_path)
+    if notices is not None:  # one row more, marked by a NULL definition code: the open notices
+        stmt = union_all(stmt, notices.with_only_columns(literal(None), literal(0), literal(""), func.count()))
     total = 0
     mine: dict[tuple[str, int], set[str]] = {}
     for code, version, state, n in db.session.execute(stmt).all():
+        if code is None:
+            total += int(n)
+            continue
         key = (code, version)
         if key not in mine:
             definition = load_definition(code, version)
@@ -76,7 +85,11 @@ def current_user_count() -> int | None:
 
 
 def _menu_label() -> str:
+    from app.core.menu_cache import INBOX_MARK, drawing_for_cache
+
     base = gettext("待办事项")
+    if drawing_for_cache():
+        return base + INBOX_MARK
     count = current_user_count()
     return f"{base} ({count})" if count else base
 

@@ -128,14 +128,20 @@ def notices_of(instance_id: int) -> list[WorkflowNotice]:
                                    .order_by(WorkflowNotice.id)))
 
 
-def count_open(roles: Iterable[str], capture_path: str | None) -> int:
-    """How many open notices the inbox would list (a menu badge can show it)."""
+def open_count_select(roles: Iterable[str], capture_path: str | None) -> Any | None:
+    """``SELECT count(*)`` of the open notices the inbox would list; None when no role can get any."""
     roles = sorted(set(roles) & set(ROLE_LEVELS))
     if not roles:
-        return 0
+        return None
     n, org_t = WorkflowNotice.__table__, OrgUnit.__table__
     stmt: Any = (select(sa.func.count()).select_from(n).join(org_t, org_t.c.id == n.c.target_org_id)
                  .where(n.c.tenant_id == current_tenant_id(), n.c.resolved_at.is_(None), n.c.target_role.in_(roles)))
     if capture_path is not None:
         stmt = stmt.where(org_t.c.path.startswith(capture_path))
-    return int(db.session.execute(stmt).scalar_one())
+    return stmt
+
+
+def count_open(roles: Iterable[str], capture_path: str | None) -> int:
+    """How many open notices the inbox would list."""
+    stmt = open_count_select(roles, capture_path)
+    return 0 if stmt is None else int(db.session.execute(stmt).scalar_one())

@@ -4,7 +4,8 @@ A county writes its rules as data next to its states, e.g. an SS-5 selection rou
 
     rules:
       check_at: recommend      # checked when the village recommends (推荐上报)
-      candidates: {max: 岗位数 + 1, not_counted: [recommended, rejected]}   # 差额1人
+      candidates: {max: 岗位数 + 1, not_counted: [recommended, rejected],   # 差额1人
+                   max_after: 岗位数, after_action: county_approve}   # the city fixes at most the posts
       eligibility: true        # the position's eligibility formula on the round's deadline (SS-2)
       rehire_ban: true         # dismissed within the position's rehire_ban_years (SS-4)
       term_end: batch          # a mid-term filler's term ends with the batch (SS-3)
@@ -78,6 +79,10 @@ class Rules:
     required: tuple[str, ...] = ()
     """Fields that must be filled when the case starts (GL-3: the acting person, named at once)."""
     ranking: Ranking | None = None
+    max_after: Formula | None = None
+    """SS-5 "the city fixes the candidates by the posts": at ``after_action`` the round's candidates
+    already past that step may not reach this number (the posts + 1 recommended shrink to the posts)."""
+    after_action: str | None = None
     _extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
@@ -92,14 +97,28 @@ def parse_rules(raw: Any, add: Callable[[str, str], None], states: Iterable[str]
             add(f"rules.{key}", "未知规则（请检查拼写）")
     states = set(states)
     max_formula, not_counted = None, ()
+    max_after, after_action = None, None
     cand = raw.get("candidates")
     if cand is not None:
         if not isinstance(cand, Mapping):
             add("rules.candidates", "应为 {max: 公式, not_counted: [状态]}，如 {max: 岗位数 + 1}")
         else:
+            for key in cand:
+                if key not in ("max", "not_counted", "max_after", "after_action"):
+                    add(f"rules.candidates.{key}", "未知字段（请检查拼写）")
             if cand.get("max") is not None:
                 max_formula = _formula(str(cand["max"]), ROUND_VARIABLES, FType.NUMBER, "rules.candidates.max", add,
                                        functions)
+            if (cand.get("max_after") is None) != (cand.get("after_action") is None):
+                add("rules.candidates.max_after", "max_after（确定人数公式，如 岗位数）与 after_action（确定候选人的"
+                    "动作，如 county_approve）须同时填写")
+            elif cand.get("max_after") is not None:
+                max_after = _formula(str(cand["max_after"]), ROUND_VARIABLES, FType.NUMBER,
+                                     "rules.candidates.max_after", add, functions)
+                if cand["after_action"] not in set(actions):
+                    add("rules.candidates.after_action", f"未知动作「{cand['after_action']}」")
+                else:
+                    after_action = str(cand["after_action"])
             nc = cand.get("not_counted", [])
             if not isinstance(nc, list) or any(s not in states for s in nc):
                 add("rules.candidates.not_counted", f"应为状态代码列表（得到「{nc}」）")
@@ -132,7 +151,7 @@ def parse_rules(raw: Any, add: Callable[[str, str], None], states: Iterable[str]
         else:
             ranking = Ranking(str(rk["by"]), str(rk["action"]))
     return Rules(max_formula, not_counted, flags["eligibility"], flags["rehire_ban"], str(term_end),
-                 str(check_at) if check_at else None, appraisal, tuple(required), ranking)
+                 str(check_at) if check_at else None, appraisal, tuple(required), ranking, max_after, after_action)
 
 
 def _formula(text: str, variables: Iterable[Variable], expected: FType, where: str,
@@ -448,3 +467,61 @@ def term_end(session: Any, instance: Any, position: Any, start: dt.date) -> dt.d
         a.c.tenant_id == instance.tenant_id, a.c.position_code == position.code, a.c.status == "active",
         a.c.person_id != instance.person_id, a.c.end_date > start, a.c.end_date < full)).scalar()
     return batch
+
+
+def fixed_states(definition: Any) -> set[str]:
+    """States a candidate is in once ``after_action`` fixed them: forward from its target, not counting returns.
+
+    Returns (``returns: true``) lead back before the fixing step, so they are not followed. Final
+    states are left out: a rejected candidate freed the place, and one already hired filled a post —
+    a later case in the same round fills another vacancy (a mid-term filler, SS-3).
+    """
+    rules: Rules = definition.rules or Rules()
+    if rules.after_action is None:
+        return set()
+    start = definition.transition(rules.after_action).to
+    reached, todo = {start}, [start]
+    while todo:
+        here = todo.pop()
+        for t in definition.transitions:
+            if here in t.from_states and not t.returns and t.to not in reached:
+                reached.add(t.to)
+                todo.append(t.to)
+    return reached - set(rules.not_counted) - {s.code for s in definition.states if s.final}
+
+
+def fixed_reasons(definition: Any, unit: Any, values: Mapping[str, Any], cycle_year: int,
+                  instance_id: int | None) -> list[str]:
+    """SS-5: fixing one more candidate at ``after_action`` must keep the round within ``max_after`` (the posts).
+
+    Counted are the round's other cases already past the fixing step (distinct people). Takes the
+    round's lock first, like the posts + 1 check, so two fixings at once cannot both pass.
+    """
+    from app.core.tenancy import current_tenant_id
+    from app.extensions import db
+    from app.workflows.models import WorkflowInstance
+
+    rules: Rules = definition.rules or Rules()
+    code = values.get("position_code")
+    if rules.max_after is None or not code:
+        return []
+    lock_round(definition.code, unit.id, str(code), cycle_year)
+    info = round_info(definition, unit.id, str(code), cycle_year, values)
+    value = rules.max_after.compute({"posts": info.posts, "quota": info.quota, "vacant": info.vacant})
+    if value is None:
+        return []
+    limit = int(float(value))  # type: ignore[arg-type]
+    i = WorkflowInstance.__table__
+    conds = [i.c.tenant_id == current_tenant_id(), i.c.definition_code == definition.code,
+             i.c.org_unit_id == unit.id, i.c.cycle_year == cycle_year, i.c.state.in_(fixed_states(definition))]
+    if instance_id is not None:
+        conds.append(i.c.id != instance_id)
+    fixed = {pid for pid, d in db.session.execute(select(i.c.person_id, i.c.data).where(*conds))
+             if (d or {}).get("position_code") == code}
+    if len(fixed) < limit:
+        return []
+    position = _position(str(code))
+    name = position.name if position is not None else str(code)
+    label = definition.transition(rules.after_action).label
+    return [f"本轮「{unit.name}」{name}岗位 {info.posts} 个，「{label}」确定的候选人不能超过 {limit} 名，"
+            f"已确定 {len(fixed)} 名"]

@@ -21,7 +21,9 @@ from app.workflows.acting import (
     _move,
     act,
     get_instance,
+    party_for,
     subject_values,
+    vote_records,
     votes_of,
 )
 from app.workflows.actors import SYSTEM, Actor, AlreadyHandled, WorkflowError, _now, actor_for_user
@@ -34,5 +36,5 @@ __all__ = [
     "DECISIONS", "SYSTEM", "ActResult", "Actor", "AlreadyHandled", "BulkReport", "Inbox", "InboxItem",
     "WorkflowError", "_check_actor", "_check_condition", "_functions", "_move", "_now", "act", "actor_for_user",
     "available_actions", "bulk_act", "definition_version", "get_instance", "history", "inbox", "instances_of",
-    "load_definition", "start", "start_cycle", "subject_values", "votes_of",
+    "load_definition", "party_for", "start", "start_cycle", "subject_values", "vote_records", "votes_of",
 ]

@@ -6,12 +6,19 @@ Configured per county (``settings.terms`` in tenant.yaml)::
       remind_days: 60          # open the case this many days before the appointment ends
       workflow: renewal        # e.g. a renewal by the town (GL-3), or a new selection round (SS-5)
       position: RKZR           # optional: only this position
+      renewal_max_age: 40      # optional (GL-6): older than this when the new term starts → not renewed
 
 Run once a day for every county by the workflow tick (``term_expiry_check`` is registered as a
 daily check in ``app.workflows.timers``); it is idempotent: an appointment whose person already
 has a case of that workflow for the year the term ends is skipped. The case gets
 ``position_code``, ``reference_date`` and ``term_start`` (the day after the end) where the
 workflow declares those fields, so a renewal's new term starts when the old one ends.
+
+The renewal age (``renewal_max_age``) travels the same way, in the field ``renewal_max_age``: the
+workflow's renew condition compares it with the person's age on ``reference_date`` (the new
+term's first day), so the rule is refused with the inputs named, and the number lives in one
+place. A person already over it gets the case anyway (someone must release them), with the
+reason in its first comment.
 
 The case is due when the term ends: the inbox of the people who must act shows that date, and
 if the first step is still not taken by then the tick escalates it to the next level up (督办) —
@@ -46,6 +53,7 @@ class TermRule:
     remind_days: int
     workflow: str
     position: str | None = None
+    renewal_max_age: int | None = None
 
 
 @dataclass
@@ -60,6 +68,8 @@ class CaseReport:
 @dataclass
 class TermReport(CaseReport):
     skipped: int = 0
+    over_age: int = 0
+    """Cases opened for people older than the renewal age on the new term's first day."""
 
 
 def tenant_settings() -> dict[str, Any]:
@@ -102,14 +112,17 @@ def term_rule(settings: Mapping[str, Any] | None = None) -> TermRule | None:
         return None
     if not isinstance(raw, Mapping):
         raise TermConfigError("settings.terms：应为 {remind_days: 天数, workflow: 流程代码}")
-    days, code = raw.get("remind_days"), raw.get("workflow")
+    days, code, max_age = raw.get("remind_days"), raw.get("workflow"), raw.get("renewal_max_age")
     problems = []
     if not is_day_count(days, 1):
         problems.append(f"settings.terms.remind_days：提前天数应为 1–366 的整数（得到「{days}」）")
     if not isinstance(code, str) or not code:
         problems.append("settings.terms.workflow：缺少期满时发起的流程代码（如 renewal）")
+    if max_age is not None and not is_day_count(max_age, 18, 80):
+        problems.append(f"settings.terms.renewal_max_age：续聘年龄上限应为 18–80 的整数（周岁，得到「{max_age}」）")
     refuse(TermConfigError, "聘期到期", problems)
-    return TermRule(int(days), str(code), raw.get("position"))  # type: ignore[arg-type]
+    return TermRule(int(days), str(code), raw.get("position"),  # type: ignore[arg-type]
+                    None if max_age is None else int(max_age))
 
 
 def open_term_cases(today: dt.date | None = None, *, commit: bool = True) -> TermReport:
@@ -136,19 +149,27 @@ def open_term_cases(today: dt.date | None = None, *, commit: bool = True) -> Ter
         conds.append(a.c.position_code == rule.position)
     due = db.session.execute(select(a.c.id, a.c.person_id, a.c.position_code, a.c.end_date).where(*conds)
                              .order_by(a.c.end_date, a.c.id)).all()
+    births = {} if rule.renewal_max_age is None else _birth_dates({p for _a, p, _pos, _e in due})
     seen: set[tuple[int, int]] = set()
     for _appt_id, person_id, position, end in due:
         if (person_id, end.year) in seen:
             report.skipped += 1
             continue
         seen.add((person_id, end.year))
-        after = (end + dt.timedelta(days=1)).isoformat()
-        data = {k: v for k, v in {"position_code": position, "reference_date": after, "term_start": after}.items()
-                if k in declared}
+        start = end + dt.timedelta(days=1)
+        after = start.isoformat()
+        data = {k: v for k, v in {"position_code": position, "reference_date": after, "term_start": after,
+                                  "renewal_max_age": rule.renewal_max_age}.items()
+                if k in declared and v is not None}
+        comment = f"聘期将于 {end.isoformat()} 届满，自动发起"
+        age = _age(births.get(person_id), start)
+        if rule.renewal_max_age is not None and age is not None and age > rule.renewal_max_age:
+            comment += f"；新聘期起始日（{after}）已满 {age} 周岁，超过续聘年龄上限 {rule.renewal_max_age} 周岁，" \
+                       "不能续聘，应办理解聘"
+            report.over_age += 1
         try:
             inst = services.start(rule.workflow, actor=services.SYSTEM, person_id=person_id, data=data,
-                                  cycle_year=end.year, comment=f"聘期将于 {end.isoformat()} 届满，自动发起",
-                                  commit=False)
+                                  cycle_year=end.year, comment=comment, commit=False)
         except CountyDeskError as exc:
             report.problems.append(f"人员 {person_id}：{exc.message}")
             continue
@@ -159,6 +180,20 @@ def open_term_cases(today: dt.date | None = None, *, commit: bool = True) -> Ter
     if commit:
         db.session.commit()
     return report
+
+
+def _birth_dates(person_ids: set[int]) -> dict[int, dt.date | None]:
+    from app.staffing.models import Person
+
+    people = db.session.scalars(select(Person).where(Person.id.in_(person_ids))) if person_ids else []
+    return {p.id: p.birth_date for p in people}
+
+
+def _age(birth: dt.date | None, on: dt.date) -> int | None:
+    """Full years (周岁) on ``on``."""
+    if birth is None:
+        return None
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
 def term_expiry_check(today: dt.date) -> int:

@@ -71,13 +71,15 @@ class WorkflowInboxView(BaseView):
         actor = _actor()
         definition = services.load_definition(inst.definition_code, inst.definition_version)
         steps = services.history(instance_id)
-        names = _user_names({s.user_id for s in steps})
+        opinions = services.vote_records(instance_id)
+        names = _user_names({s.user_id for s in steps} | {v.user_id for v in opinions})
         actions = services.available_actions(inst, actor) if actor.roles else []
         failed = [(s, n, t) for s in steps for n, t in (s.tasks or {}).items() if t.get("status") == "failed"]
         return self.render_template(
             "countydesk/workflows/case.html", inst=inst, definition=definition, state=definition.state(inst.state),
             steps=steps, names=names, actions=actions, votes=services.votes_of(inst), subject=_subject_name(inst),
-            failed=failed if "county_admin" in actor.roles else [], labels=_state_labels(definition))
+            failed=failed if "county_admin" in actor.roles else [], labels=_state_labels(definition),
+            opinions=opinions, my_party=actor.party)
 
     @expose("/case/<int:instance_id>/act", methods=["POST"])
     @has_access
@@ -122,7 +124,8 @@ class WorkflowInboxView(BaseView):
         if org_id is None:
             raise NotFound(gettext("本县没有这个组织机构代码"))
         report = services.bulk_act(form.get("code", ""), org_id, form.get("action", ""), actor=_actor(),
-                                   comment=form.get("comment") or None)
+                                   comment=form.get("comment") or None, party=form.get("party") or None,
+                                   decision=form.get("decision") or "approve")
         flash(report.summary(), "success")
         return redirect(url_for("WorkflowInboxView.list"))
 

@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 from forms_support import SS_TOWN, acting, unit, villages
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.extensions import db
 from app.forms import services
 from app.forms.attachments import IncomingFile
 from app.forms.definition import load_form
 from app.forms.models import FormRecord
-from support import PASSWORD, TENANTS, login
+from support import PASSWORD, TENANTS, is_postgres, login
 
 SLUG = "att_cty"
 CODE = "att_demo"
@@ -187,6 +187,119 @@ def test_an_attachment_cannot_be_set_by_typing_a_name_or_a_forged_key(app, count
         db.session.rollback()
 
 
+
+# -- files follow the transaction ------------------------------------------------------------------------
+
+
+def _path(app, meta: dict[str, Any], slug: str = SLUG) -> Path:
+    return _folder(app, slug) / meta["key"].rsplit("/", 1)[1]
+
+
+def test_a_replaced_or_cleared_file_is_removed_from_disk_once_the_save_commits(app, county):
+    with app.test_request_context(), acting(county["tenant_id"]):
+        record = _create(county, extra=_file(PNG, "照片.png"))
+        old_scan, old_extra = _path(app, record.data["scan"]), _path(app, record.data["extra"])
+        record = services.update_record(CODE, record.id, {"data": {"scan": _file(PNG, "新.png"), "extra": None}},
+                                        record.row_version)
+        new_scan = _path(app, record.data["scan"])
+        assert old_scan.is_file() and old_extra.is_file() and new_scan.is_file()  # not committed yet
+        db.session.commit()
+        assert not old_scan.exists() and not old_extra.exists()
+        assert new_scan.read_bytes() == PNG
+
+
+def test_deleting_a_record_removes_its_files_after_the_commit(app, county):
+    with app.test_request_context(), acting(county["tenant_id"]):
+        record = _create(county, extra=_file(PNG, "照片.png"))
+        paths = [_path(app, record.data["scan"]), _path(app, record.data["extra"])]
+        services.delete_record(CODE, record.id, record.row_version)
+        assert all(p.is_file() for p in paths)
+        db.session.commit()
+        assert not any(p.exists() for p in paths)
+
+
+def test_a_rolled_back_save_keeps_the_old_file_and_leaves_no_new_one(app, county):
+    with app.test_request_context(), acting(county["tenant_id"]):
+        record = _create(county)
+        rid, old = record.id, _path(app, record.data["scan"])
+        files = _stored(app)
+        record = services.update_record(CODE, rid, {"data": {"scan": _file(PNG, "新.png")}}, record.row_version)
+        assert _path(app, record.data["scan"]).is_file()
+        db.session.rollback()
+        assert old.read_bytes() == PDF and _stored(app) == files
+        services.delete_record(CODE, rid, services.get_record(CODE, rid).row_version)
+        db.session.rollback()
+        assert old.is_file() and services.get_record(CODE, rid).data["scan"]["key"].endswith(old.name)
+
+
+def test_a_conflict_found_at_save_keeps_the_old_file_and_the_upload_is_not_left_behind(app, county):
+    """A colleague saves between this clerk's read and her save: the compare-and-set refuses it at flush."""
+    from app.core.locking import EditConflict
+
+    with app.test_request_context(), acting(county["tenant_id"]):
+        record = _create(county)
+        rid, old, version = record.id, _path(app, record.data["scan"]), record.row_version
+        files = _stored(app)
+    with app.test_request_context(), acting(county["tenant_id"]):
+        services.get_record(CODE, rid)  # read at this version
+        with db.engine.begin() as other:  # the colleague's save
+            if is_postgres():
+                other.execute(text("SELECT set_config('countydesk.all_tenants', 'on', true)"))
+            t = FormRecord.__table__
+            other.execute(t.update().where(t.c.id == rid).values(row_version=version + 1))
+        with pytest.raises(EditConflict):
+            services.update_record(CODE, rid, {"data": {"scan": _file(PNG, "新.png")}}, version)
+        assert old.read_bytes() == PDF and _stored(app) == files
+
+
+def test_a_stale_upload_through_the_api_keeps_the_file_and_stores_nothing(app, county, client):
+    login(client, "att_admin")
+    rid = int(_add(client, county).headers["Location"].rstrip("/").split("/")[-1])
+    record = client.get(f"/api/v1/forms/{CODE}/records/{rid}").json["result"]
+    url = f"/api/v1/forms/{CODE}/records/{rid}/attachments/scan"
+    fresh = client.put(f"/api/v1/forms/{CODE}/records/{rid}", json={"row_version": record["row_version"],
+                                                                      "data": {"title": "别人改了"}})
+    assert fresh.status_code == 200
+    files = _stored(app)
+    stale = client.post(url, data={"file": (io.BytesIO(PNG), "x.png"), "row_version": str(record["row_version"])},
+                        content_type="multipart/form-data")
+    assert stale.status_code == 409
+    assert _stored(app) == files and client.get(url).data == PDF
+    replaced = client.post(url, data={"file": (io.BytesIO(PNG), "x.png"),
+                                      "row_version": str(fresh.json["result"]["row_version"])},
+                           content_type="multipart/form-data")
+    assert replaced.status_code == 200
+    new_name = replaced.json["result"]["data"]["scan"]["key"].rsplit("/", 1)[1]
+    assert _stored(app) == (files - {record["data"]["scan"]["key"].rsplit("/", 1)[1]}) | {new_name}
+
+
+def test_a_file_another_record_still_names_is_kept(app, county):
+    with app.test_request_context(), acting(county["tenant_id"]):
+        first = _create(county)
+        second = _create(county, village="own2")
+        shared = dict(first.data["scan"])
+        second.data = {**second.data, "scan": shared}  # e.g. a record copied before keys were per upload
+        db.session.commit()
+        services.delete_record(CODE, first.id, first.row_version)
+        db.session.commit()
+        assert _path(app, shared).read_bytes() == PDF
+
+
+def test_another_countys_files_are_untouched_by_a_delete(app, county):
+    with app.test_request_context(), acting(county["tenant_id"]):
+        record = _create(county)
+        mine = _path(app, record.data["scan"])
+        theirs = _path(app, record.data["scan"], slug="guanling")  # the same name in Guanling's folder
+        theirs.parent.mkdir(parents=True, exist_ok=True)
+        theirs.write_bytes(PNG)
+        try:
+            services.delete_record(CODE, record.id, record.row_version)
+            db.session.commit()
+            assert not mine.exists() and theirs.read_bytes() == PNG
+        finally:
+            theirs.unlink(missing_ok=True)
+
+
 # -- screens and download -------------------------------------------------------------------------------
 
 
@@ -257,6 +370,39 @@ def test_edit_screen_keeps_the_file_without_a_new_one_and_the_box_clears_it(app,
     with app.test_request_context(), acting(county["tenant_id"]):
         record = services.get_record(CODE, rid)
         assert record.data["scan"] == scan and record.data["extra"] is None and record.data["title"] == "改"
+
+
+
+def test_edit_page_shown_again_with_an_error_still_shows_the_current_file(app, county, client):
+    login(client, "att_admin")
+    rid = int(_add(client, county).headers["Location"].rstrip("/").split("/")[-1])
+    with app.test_request_context(), acting(county["tenant_id"]):
+        record = services.get_record(CODE, rid)
+        version, scan, files = record.row_version, dict(record.data["scan"]), _stored(app)
+    for posted in ({"title": ""},  # a screen check
+                   {"title": "改", "org_unit_id": "99999999", "scan": (io.BytesIO(PNG), "新.png")}):  # the service's
+        data = {"org_unit_id": str(county["own"]), "row_version": str(version), **posted}
+        resp = client.post(f"/forms/{CODE}/{rid}/edit", data=data, content_type="multipart/form-data")
+        assert resp.status_code == 422, resp.text
+        current = re.search(r'<div class="cd-attachment-current">当前文件：(.*?)</div>', resp.text, re.S)
+        assert current and "聘用 申请&lt;1&gt;.pdf" in current.group(1), resp.text
+        assert f"（{len(PDF)} B）" in current.group(1)  # the size, as on the first display
+        assert f'href="/form-attachments/{CODE}/scan/{scan["key"].rsplit("/", 1)[1]}"' in current.group(1)
+    assert "必填" in client.post(f"/forms/{CODE}/{rid}/edit", data={
+        "org_unit_id": str(county["own"]), "row_version": str(version), "title": ""},
+        content_type="multipart/form-data").text
+    with app.test_request_context(), acting(county["tenant_id"]):
+        record = services.get_record(CODE, rid)
+        assert (record.row_version, record.data["scan"], record.data["title"]) == (version, scan, "申请材料")
+        assert _stored(app) == files
+    # and saving from that page without choosing a file keeps it
+    resp = client.post(f"/forms/{CODE}/{rid}/edit", data={"org_unit_id": str(county["own"]), "title": "改好了",
+                                                          "row_version": str(version)},
+                       content_type="multipart/form-data")
+    assert resp.status_code == 302, resp.text
+    with app.test_request_context(), acting(county["tenant_id"]):
+        record = services.get_record(CODE, rid)
+        assert record.data["scan"] == scan and record.data["title"] == "改好了"
 
 
 def test_another_county_cannot_download_and_a_town_clerk_only_her_towns_files(app, county, client):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from forms_support import acting
@@ -209,3 +210,70 @@ def test_saving_over_a_newer_version_is_refused(app, demo, client, cleanup):
     stale = _post(client, f"/form-designer/{CODE}/edit", YAML_V1, base_version="1")
     assert stale.status_code == 422 and "已被他人改为第2版" in stale.text
     assert [d.version for d in _definitions(app, demo)] == [1, 2]
+
+
+def test_preview_shows_an_attachment_field_as_a_file_input_with_the_accepted_kinds(app, demo, client, cleanup):
+    login(client, "ss_admin")
+    text = YAML_V1 + "      - {code: photo, label: 走访照片, type: attachment}\n"
+    resp = _post(client, "/form-designer/new", text, action="preview")
+    assert resp.status_code == 200, resp.text
+    preview = resp.text[resp.text.index('id="cd-designer-preview"'):]
+    photo = re.search(r'<input[^>]*name="preview-photo"[^>]*>', preview)
+    assert photo is not None, preview[:2000]
+    assert 'type="file"' in photo.group(0) and 'accept=".pdf,.jpg,.jpeg,.png,.docx,.xlsx"' in photo.group(0)
+    assert "可上传 PDF、JPG/PNG 图片、Word 文档（.docx）或 Excel 工作簿（.xlsx）" in preview
+    assert _definitions(app, demo) == []
+
+
+def _last_event_id(app, demo, slug: str = "shishi") -> int:
+    from app.core.audit_models import AuditEvent
+
+    with app.app_context(), acting(demo["tenant_ids"][slug]):
+        return int(db.session.scalar(select(func.max(AuditEvent.id))) or 0)
+
+
+def _designer_events(app, demo, entity: str, code: str, since: int, slug: str = "shishi") -> list:
+    """The tenant's events about definitions of ``code`` after event ``since`` (read in the tenant's scope)."""
+    from app.core.audit_models import AuditEvent
+
+    with app.app_context(), acting(demo["tenant_ids"][slug]):
+        events = [e for e in db.session.scalars(select(AuditEvent).where(AuditEvent.entity == entity,
+                                                                         AuditEvent.id > since)
+                                                .order_by(AuditEvent.id))
+                  if (e.after or {}).get("code") == code]
+        for e in events:
+            db.session.expunge(e)
+        return events
+
+
+def test_designer_saves_are_in_the_countys_audit_log_with_who_and_the_versions(app, demo, client, cleanup):
+    since = _last_event_id(app, demo)
+    login(client, "ss_admin")
+    assert _post(client, "/form-designer/new", YAML_V1).status_code == 302
+    assert _post(client, f"/form-designer/{CODE}/edit", YAML_V2, base_version="1").status_code == 302
+    assert _post(client, f"/form-designer/{CODE}/edit", YAML_V2, base_version="2").status_code == 302  # unchanged
+    v1, v2 = _definitions(app, demo)
+    with app.app_context():
+        admin = db.session.scalar(select(CountyUser.id).where(CountyUser.username == "ss_admin"))
+    events = _designer_events(app, demo, "form_definition", CODE, since)
+    assert [(e.action, e.row_id, e.before, e.after) for e in events] == [
+        ("create", v1.id, None, {"code": CODE, "name": "入户走访记录", "version": 1}),
+        ("update", v2.id, {"code": CODE, "version": 1}, {"code": CODE, "name": "入户走访记录", "version": 2})]
+    assert {(e.user_id, e.source) for e in events} == {(admin, "designer")}
+    # the 操作日志 screen shows the save: what, and from which version to which
+    listed = client.get("/auditeventview/list/?_flt_0_entity=form_definition").text
+    assert f"/auditeventview/show/{events[1].id}" in listed and "表单定义" in listed  # a name, not the table's
+    shown = client.get(f"/auditeventview/show/{events[1].id}").text
+    changes = shown[shown.index('id="audit-event-changes"'):]
+    assert re.search(r'<td>version</td><td class="before">1</td><td class="after">2</td>', changes), changes
+    # custom fields saved in the designer are logged the same way
+    body = "sections:\n  - title: 证书\n    fields:\n      - {code: contract_no, label: 合同编号, type: text}\n"
+    assert _post(client, "/form-designer/_appointment/edit", body).status_code == 302
+    [cf_event] = _designer_events(app, demo, "custom_field_definition", "_appointment", since)
+    assert cf_event.action == "create" and cf_event.after["version"] == 1 and cf_event.user_id == admin
+    # another county's admin does not see them
+    client.get("/logout/")
+    login(client, "gl_admin")
+    assert f"/auditeventview/show/{events[1].id}" not in client.get(
+        "/auditeventview/list/?_flt_0_entity=form_definition").text
+    assert "入户走访记录" not in client.get(f"/auditeventview/show/{events[1].id}").text

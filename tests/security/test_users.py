@@ -28,6 +28,17 @@ def test_user_add_cli_creates_scoped_user_with_hashed_password(app, demo):
     assert "520424002" in login(client, "cli_clerk", "s3cret-pw").get("/").get_data(as_text=True)
 
 
+def test_user_add_cli_binds_a_county_admin_to_the_department_they_speak_for(app, demo):
+    result = _cli(app, "user", "add", "cli_rsj", "--tenant", "shishi", "--role", "county_admin",
+                  "--party", "人社局", "--password", "s3cret-pw")
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        user = db.session.scalar(select(CountyUser).where(CountyUser.username == "cli_rsj"))
+        assert user.party == "人社局"
+        db.session.delete(user)
+        db.session.commit()
+
+
 def test_user_add_cli_rejects_bad_input_in_chinese(app, demo):
     cases = [
         (["--tenant", "guanling", "--role", "mayor"], "未知角色"),

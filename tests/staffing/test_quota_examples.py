@@ -143,3 +143,34 @@ def test_cc1_one_floating_population_assistant_per_500(app, copy_tenant):
         zip(villages, (3, 1, 2, 0, 2), strict=True))
     assert got[(villages[0], "LDXG")].inputs == {"floating_pop": 1200, "fact_period": PERIOD}
     assert got[(villages[0], "LDXG")].staffed == 0 and got[(villages[0], "LDXG")].vacant == 3
+
+
+def test_gl_town_service_station_one_licensed_and_one_assistant_doctor_per_town(rows):
+    """DOMAIN §4 (seed 001): each town's FP service station has 1 执业医师 (JSZYS) + 1 执业助理医师 (JSZLYS)."""
+    towns = [r["code"] for r in _csv("guanling", "orgunits.csv") if r["level"] == "town"]
+    gl = rows["guanling"]
+    assert towns
+    assert [gl[(code, "JSZYS")].quota for code in towns] == [1] * len(towns)
+    assert [gl[(code, "JSZLYS")].quota for code in towns] == [1] * len(towns)
+    assert not any((r["org_code"], "JSZYS") in gl for r in _csv("guanling", "population.csv"))  # not per village
+    county = next(r["code"] for r in _csv("guanling", "orgunits.csv") if r["level"] == "county")
+    assert (gl[(county, "JSZYS")].quota, gl[(county, "JSZLYS")].quota) == (len(towns), len(towns))
+    assert gl[(towns[0], "JSZYS")].vacant == 1 - gl[(towns[0], "JSZYS")].staffed  # nobody on the demo roster
+
+
+def test_cc2_service_station_has_two_leader_posts_head_and_deputy(app):
+    """CC-2 (seed 003): the city's one 社区人口和计划生育服务管理站 has 2 leader posts: 站长 and 副站长, 1 each."""
+    from support import TENANTS
+
+    with app.app_context():
+        tenant_id = load(TENANTS / "example_city")
+        recompute(tenant_id, PERIOD)
+        got = quota_rows(tenant_id, PERIOD)
+    county = next(r["code"] for r in _csv("example_city", "orgunits.csv") if r["level"] == "county")
+    leaders = {pos: row.quota for (org, pos), row in got.items() if pos in ("FWZZ", "FWFZZ")}
+    assert leaders == {"FWZZ": 1, "FWFZZ": 1} and sum(leaders.values()) == 2
+    assert {org for (org, pos) in got if pos in ("FWZZ", "FWFZZ")} == {county}  # one station, not one per community
+    assert got[(county, "FWZZ")].level == "county" and got[(county, "FWZZ")].vacant == 1
+    # CC-1 still holds next to it: one information officer per residents' committee
+    villages = [r["code"] for r in _csv("example_city", "orgunits.csv") if r["level"] == "village"]
+    assert [got[(v, "RKZR")].quota for v in villages] == [1] * len(villages)

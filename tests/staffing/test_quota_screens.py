@@ -102,10 +102,11 @@ def test_filters_by_period_position_and_org_unit(app, ids, client):
     listing = client.get(f"/api/v1/staffing_quota/?q={query}").get_json()
     assert listing["count"] == 14  # 13 towns and the county
     assert {r["position"]["code"] for r in listing["result"]} == {"JSBGW"}
-    # 5 positions × 2024 and 2025 (loading the folder computes every period of its population.csv)
+    # the town's 7 positions in 2025: its office (JSBGW, JSBSY) and service station (JSZYS, JSZLYS) posts
+    # and the rollups of its villages' RKZR, YFZZ, TGJSY
     by_unit = client.get(f"/api/v1/staffing_quota/?q=(filters:!((col:org_unit,opr:rel_o_m,value:{town}),"
                          "(col:period,opr:eq,value:'2025')))").get_json()
-    assert by_unit["count"] == 5 and {r["org_unit"]["code"] for r in by_unit["result"]} == {"520424001"}
+    assert by_unit["count"] == 7 and {r["org_unit"]["code"] for r in by_unit["result"]} == {"520424001"}
     html = client.get(f"/staffingquotaview/list/?_flt_0_position={xjsb}&_flt_3_period=2025&_l_=en").get_data(
         as_text=True)
     assert int(re.search(r"Record Count:</strong>\s*(\d+)", html).group(1)) == 14

@@ -173,7 +173,8 @@ def test_recompute_runs_as_a_job_with_progress(app, copy_tenant):
         job.refresh()
         assert job.meta["tenant_id"] == tenant_id
         assert job.meta["done"] == job.meta["total"] and "2025" in job.meta["message"]
-        assert job.return_value()["rows"] == 326 and job.return_value()["null_count"] == 0
+        # 300 village rows (100 villages × RKZR, YFZZ, TGJSY) + 13 towns × 4 town posts
+        assert job.return_value()["rows"] == 352 and job.return_value()["null_count"] == 0
         db.session.remove()
         rows = quota_rows(tenant_id, "2025")
     assert rows[("520424", "JSBGW")].quota == 39 and rows[("520424", "JSBSY")].quota == 26

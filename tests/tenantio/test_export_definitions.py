@@ -113,3 +113,63 @@ def test_shipped_tenants_round_trip_through_export_into_a_fresh_database(app, co
     finally:
         engine.dispose()
 
+
+
+TWO_SECTIONS = {"sections": [
+    {"title": "证书", "fields": [{"code": "cert_no", "label": "证书编号", "type": "text", "pattern": r"SS-\d{6}"},
+                               {"code": "cert_date", "label": "取证日期", "type": "date"}]},
+    {"title": "培训", "fields": [{"code": "trained_hours", "label": "培训学时", "type": "integer", "min": 0}]}],
+    "list": ["trained_hours", "cert_no"]}
+
+
+def test_custom_fields_in_two_sections_are_exported_with_their_sections_and_load_back_the_same(app, copy_tenant,
+                                                                                             tmp_path):
+    """A designer-made definition with two titled sections (and chosen list columns) survives the round trip."""
+    from app.forms import custom_fields as cf
+
+    folder = copy_tenant("shishi", "ss_expsec1")
+    with app.app_context():
+        report = load_tenant_folder(folder)
+        with tenant_context(report.tenant_id):
+            form, problems = cf.parse_entity("appointment", TWO_SECTIONS)
+            assert form is not None, problems
+            cf.save_entity("appointment", form)
+            db.session.commit()
+        out = export_tenant("ss_expsec1", tmp_path / "out")
+        written = yaml.safe_load((out / "tenant.yaml").read_text(encoding="utf-8"))["custom_fields"]
+        assert [s["title"] for s in written["appointment"]["sections"]] == ["证书", "培训"]
+        assert [f["code"] for f in written["appointment"]["sections"][1]["fields"]] == ["trained_hours"]
+        assert written["appointment"]["list"] == ["trained_hours", "cert_no"]
+        assert isinstance(written["person"], list)  # one default section stays the plain field list
+
+        before = _latest_specs("ss_expsec1")
+        assert load_tenant_folder(out).changed is False
+        assert _latest_specs("ss_expsec1") == before
+
+        cfg = out / "tenant.yaml"
+        cfg.write_text(cfg.read_text(encoding="utf-8").replace("slug: ss_expsec1", "slug: ss_expsec2"),
+                       encoding="utf-8")
+        assert load_tenant_folder(out).inserted["custom_field_definition"] == 2
+        assert _latest_specs("ss_expsec2") == before
+        spec = before["custom_field_definition"]["_appointment"]
+        assert [s["title"] for s in spec["sections"]] == ["证书", "培训"]
+
+
+def test_a_bad_field_in_a_second_section_of_tenant_yaml_is_located_by_its_line(copy_tenant):
+    from app.tenantio.config_file import read_config
+    from app.tenantio.problems import Problems
+
+    folder = copy_tenant("shishi")
+    cfg = folder / "tenant.yaml"
+    body = yaml.safe_dump({"appointment": {"sections": [
+        {"title": "证书", "fields": [{"code": "cert_no", "label": "证书编号", "type": "text"}]},
+        {"title": "培训", "fields": [{"code": "hours", "label": "学时", "type": "numbr"}]}]}},
+        allow_unicode=True, sort_keys=False)
+    text = cfg.read_text(encoding="utf-8").replace("custom_fields:\n", "custom_fields:\n" + "".join(
+        f"  {line}\n" for line in body.splitlines()))
+    cfg.write_text(text, encoding="utf-8")
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if "numbr" in t)
+    problems = Problems()
+    read_config(folder, problems)
+    found = [p for p in problems.items if "numbr" in str(p)]
+    assert found and found[0].line == line, [str(p) for p in problems.items]

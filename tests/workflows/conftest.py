@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, func, select
@@ -23,4 +24,51 @@ def wf(app, demo) -> Iterator[dict]:
         wipe_workflow_rows()
         with db.engine.begin() as conn:
             conn.execute(delete(Appointment.__table__).where(Appointment.__table__.c.id > last))
+        db.session.remove()
+
+
+PROBE_FILE = Path(__file__).with_name("engine_probe.yaml")
+
+
+@pytest.fixture
+def probe(app, wf) -> Iterator[str]:
+    """The engine tests' own process (``engine_probe.yaml``) stored for Shishi for one test, then removed.
+
+    Generic engine behaviour (bulk, self-approval, concurrency, returns) is tested on this fixed shape,
+    so a county changing its recruitment steps does not change what those tests mean.
+    """
+    import yaml
+    from wf_support import as_user
+
+    from app.extensions import db
+    from app.workflows.models import WorkflowDefinition, WorkflowInstance
+
+    spec = yaml.safe_load(PROBE_FILE.read_text(encoding="utf-8"))
+    with app.app_context(), as_user("ss_admin"):
+        db.session.add(WorkflowDefinition(code=spec["code"], version=1, name=spec["name"], spec=spec))
+        db.session.commit()
+    yield spec["code"]
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(delete(WorkflowInstance.__table__).where(WorkflowInstance.__table__.c.definition_code
+                                                              == spec["code"]))
+        conn.execute(delete(WorkflowDefinition.__table__).where(WorkflowDefinition.__table__.c.code == spec["code"]))
+
+
+@pytest.fixture
+def bound_admin(app, demo) -> Iterator[str]:
+    """A county admin of Shishi who speaks for 人社局 only (removed afterwards)."""
+    from app.extensions import db
+    from app.security.models import CountyUser
+    from app.security.services import add_user
+    from support import PASSWORD
+
+    with app.app_context():
+        add_user("ss_rsj", role="county_admin", password=PASSWORD, tenant_slug="shishi", party="人社局")
+        db.session.remove()
+    yield "ss_rsj"
+    with app.app_context():
+        user = db.session.scalar(select(CountyUser).where(CountyUser.username == "ss_rsj"))
+        if user is not None:
+            db.session.delete(user)
+            db.session.commit()
         db.session.remove()

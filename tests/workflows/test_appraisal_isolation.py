@@ -57,8 +57,18 @@ def test_demo_gives_both_counties_results(app, demo, results):
     assert _count(app, gl, t.c.scheme == "GL5", t.c.period == "2024", t.c.grade.is_not(None)) > 0  # annual grade
     assert _count(app, gl, t.c.period == "2024-06", t.c.rank_in_county.is_(None)) == 0
     assert _count(app, ss, t.c.scheme == "SS7", t.c.period == "2024") > 100  # every assistant in post in 2024
-    # SS-7: 不合格 is the county's 末位 rule (等次 = "不合格"), so exactly the failed ones are flagged
-    assert _count(app, ss, t.c.grade == "不合格") == _count(app, ss, t.c.last_place.is_(True)) > 0
+    # SS-7 末位 is the city's lowest score of the year (ties included), not the grade 不合格
+    lowest = _min_total(app, ss, t.c.scheme == "SS7", t.c.period == "2024")
+    flagged = _count(app, ss, t.c.scheme == "SS7", t.c.period == "2024", t.c.last_place.is_(True))
+    assert flagged == _count(app, ss, t.c.scheme == "SS7", t.c.period == "2024", t.c.total == lowest) > 0
+    assert _count(app, ss, t.c.scheme == "SS7", t.c.period == "2024", t.c.grade == "不合格") > flagged
+    assert _count(app, ss, t.c.scheme == "SS7", t.c.period == "2024", t.c.total.is_(None)) == 0
+
+
+def _min_total(app, tenant_id: int, *where) -> float:
+    t = AppraisalResult.__table__
+    with app.app_context():
+        return db.session.execute(select(func.min(t.c.total)).where(t.c.tenant_id == tenant_id, *where)).scalar_one()
 
 
 def test_results_screen_lists_and_shows_own_county_only(app, demo, results):

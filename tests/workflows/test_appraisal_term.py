@@ -25,6 +25,7 @@ from app.workflows.services import WorkflowError
 from support import login
 
 TERM = {"kind": "聘期考核", "term_end_date": "2025-12-31"}
+CITY = ("市卫健局", "市人社局", "市计生协会")
 
 
 @pytest.fixture
@@ -116,8 +117,8 @@ def test_ss7_term_end_grade_needs_the_three_city_departments_and_is_stored_apart
             _in_recheck(inst_id)
             with pytest.raises(WorkflowError):  # the annual confirmation does not apply to a term-end case
                 services.act(inst_id, "confirm", actor=admin, data={"grade": "优秀"}, now=dt.datetime(2025, 11, 10))
-            votes = [services.act(inst_id, "confirm_term", actor=admin, party=party, data={"grade": "优秀"},
-                                  now=dt.datetime(2025, 11, 10)).moved
+            votes = [services.act(inst_id, "confirm_term", actor=admin, party=party,
+                                  data={"grade": "优秀", "score": 93}, now=dt.datetime(2025, 11, 10)).moved
                      for party in ("市卫健局", "市人社局", "市计生协会")]
             assert votes == [False, False, True]
         with as_user("ss_admin"):
@@ -151,7 +152,9 @@ def test_ss7_annual_appraisal_form_prints_with_the_final_grade(app, wf, inline_j
             inst = services.start("appraisal", actor=admin, person_id=pid, cycle_year=2025,
                                   now=dt.datetime(2025, 9, 1))
             _in_recheck(inst.id)
-            services.act(inst.id, "confirm", actor=admin, data={"grade": "优秀"}, now=dt.datetime(2025, 11, 10))
+            for party in CITY:  # the annual recheck is the three departments' joint sign-off too
+                services.act(inst.id, "confirm", actor=admin, party=party, data={"grade": "优秀", "score": 95},
+                             now=dt.datetime(2025, 11, 10))
         try:
             with as_user("ss_admin"):
                 row = db.session.scalars(select(AppraisalResult).where(AppraisalResult.person_id == pid,
@@ -196,7 +199,9 @@ def test_ss7_cycle_dates_and_last_place_rule_are_county_configuration(app, demo,
     path = folder / "workflows" / "appraisal.yaml"
     text = path.read_text(encoding="utf-8")
     text = text.replace('opens: "10-01"', 'opens: "09-15"').replace('deadline: "11-15"', 'deadline: "11-30"')
-    text = text.replace('last_place: 等次 = "不合格"', 'last_place: \'OR(等次 = "合格", 等次 = "不合格")\'')
+    text = text.replace("last_place: 'AND(县内人数 > 1, 县内名次 = 县内人数)'",
+                        'last_place: \'OR(等次 = "合格", 等次 = "不合格")\'')
+    assert 'OR(等次 = "合格"' in text
     path.write_text(text, encoding="utf-8")
     with app.app_context():
         tenant_id = load_tenant_folder(folder).tenant_id
@@ -214,7 +219,9 @@ def test_ss7_cycle_dates_and_last_place_rule_are_county_configuration(app, demo,
             services.act(inst.id, "town_grade", actor=system, data={"town_grade": "合格"},
                          now=dt.datetime(2025, 9, 15))
             assert db.session.get(WorkflowInstance, inst.id).due_at == dt.datetime(2025, 12, 1)  # by 30 November
-            services.act(inst.id, "confirm", actor=system, data={"grade": "合格"}, now=dt.datetime(2025, 11, 20))
+            for party in CITY:
+                services.act(inst.id, "confirm", actor=system, party=party, data={"grade": "合格", "score": 75},
+                             now=dt.datetime(2025, 11, 20))
             db.session.expire_all()
             row = db.session.scalars(select(AppraisalResult).where(AppraisalResult.person_id == pid,
                                                                    AppraisalResult.period == "2025")).one()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 import test_workflow_recruit as recruit
-from test_workflow_recruit import SS_VILLAGE, act, make_person, refused, start, state
+from test_workflow_recruit import SS_VILLAGE, act, after_publicity, make_person, refused, start, state, to_publicity
 from wf_support import as_user
 
 from app.core.errors import ScopeDenied
@@ -19,13 +19,6 @@ from support import login
 people = recruit.people  # the people a test makes are removed afterwards, with their cases
 
 
-def _to_publicity(inst_id: int) -> None:
-    act("ss_village", inst_id, "recommend")
-    act("ss_town", inst_id, "town_pass")
-    act("ss_admin", inst_id, "county_approve", party="人社局")
-    assert act("ss_admin", inst_id, "county_approve", party="计生协会") == "publicity"
-
-
 def _candidate(people: list[int], name: str) -> int:
     pid = make_person(people, "ss_admin", SS_VILLAGE, "19850101", name=name)
     return start("ss_village", "recruitment", pid, position_code="XGY", posts=1)
@@ -34,7 +27,7 @@ def _candidate(people: list[int], name: str) -> int:
 def test_ss5_objection_not_affecting_hiring_goes_on(app, people):
     with app.app_context():
         inst = _candidate(people, "异议可聘")
-        _to_publicity(inst)
+        to_publicity(inst)
         assert "必须填写" in refused("ss_admin", inst, "objection_cleared")
         with pytest.raises(ScopeDenied, match="无权办理"):  # the city decides, not the town
             act("ss_town", inst, "objection_cleared", comment="核查不影响")
@@ -44,14 +37,13 @@ def test_ss5_objection_not_affecting_hiring_goes_on(app, people):
             step = db.session.query(WorkflowStep).filter_by(instance_id=inst, action="objection_cleared").one()
             assert (step.from_state, step.to_state) == ("publicity", "approval_form")
             assert step.comment == "反映问题经核查不属实，不影响聘用"
-        act("ss_town", inst, "fill_form")
-        assert act("ss_admin", inst, "hire") == "hired"
+        assert after_publicity(inst) == "hired"
 
 
 def test_ss5_objection_affecting_hiring_is_rejected(app, people):
     with app.app_context():
         inst = _candidate(people, "异议不聘")
-        _to_publicity(inst)
+        to_publicity(inst)
         assert "必须填写" in refused("ss_admin", inst, "objection")
         assert act("ss_admin", inst, "objection", comment="公示期间反映问题属实，影响聘用") == "rejected"
         assert "不能执行" in refused("ss_admin", inst, "objection_cleared", comment="晚了")
@@ -60,7 +52,7 @@ def test_ss5_objection_affecting_hiring_is_rejected(app, people):
 def test_ss5_objection_cleared_over_http(app, people):
     with app.app_context():
         inst = _candidate(people, "网上异议")
-        _to_publicity(inst)
+        to_publicity(inst)
     admin = login(app.test_client(), "ss_admin")
     page = admin.get(f"/workflows/case/{inst}").get_data(as_text=True)
     assert "异议不影响聘用" in page and "公示异议影响聘用" in page

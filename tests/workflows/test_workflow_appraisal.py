@@ -106,9 +106,9 @@ def test_gl5_monthly_weighted_total_and_ranks_within_town_and_county(app, march)
         db.session.expire_all()
         again = {k: _row(pid, "2025-03") for k, pid in march.items()}
         assert [again[k].rank_in_county for k in ("p1", "p2", "p3", "p4")] == [2, 3, 3, 1]
-        # two share the bottom rank 3 of 4: "县内名次 = 县内人数" flags nobody (a county wanting both
-        # flagged writes 县内名次 >= …); the rule is the county's formula, not code
-        assert not any(r.last_place for r in again.values())
+        # two share the bottom (stored rank 3 of 4): the 末位 formula counts their rank from the bottom,
+        # so "县内名次 = 县内人数" flags both — people tied for last are all last
+        assert [again[k].last_place for k in ("p1", "p2", "p3", "p4")] == [False, True, True, False]
 
 
 def test_gl5_bad_scores_are_refused_with_the_person_and_item(app, march):
@@ -177,16 +177,88 @@ def _appraisal_in_recheck(person_id: int) -> int:
         return inst.id
 
 
-def test_ss7_final_grade_is_stored_per_person_and_year_with_the_last_place_rule(app, wf, inline_jobs):
+CITY = ("市卫健局", "市人社局", "市计生协会")
+
+
+def _confirm(inst_id: int, admin, grade: str, score: float, parties=CITY) -> list[bool]:
+    return [services.act(inst_id, "confirm", actor=admin, party=party, data={"grade": grade, "score": score},
+                         now=dt.datetime(2025, 11, 10)).moved for party in parties]
+
+
+def test_ss7_annual_recheck_is_the_three_city_departments_joint_sign_off(app, wf, inline_jobs):
+    """SS-7 seed §五（四）: 市卫健局、市计生协会和市人社局 finish the recheck — not the health bureau alone."""
+    with app.app_context():
+        with as_user("ss_admin"):
+            person = person_under("350581001001")
+        inst_id = _appraisal_in_recheck(person)
+        try:
+            with as_user("ss_admin") as admin:
+                with pytest.raises(WorkflowError) as info:  # a grade outside 优秀/合格/不合格 is refused
+                    services.act(inst_id, "confirm", actor=admin, party="市卫健局", data={"grade": "良好", "score": 80},
+                                 now=dt.datetime(2025, 11, 10))
+                assert "良好" in info.value.message
+                with pytest.raises(WorkflowError):  # the score the ranking needs is required
+                    services.act(inst_id, "confirm", actor=admin, party="市卫健局", data={"grade": "合格"},
+                                 now=dt.datetime(2025, 11, 10))
+                assert _confirm(inst_id, admin, "合格", 80, CITY[:2]) == [False, False]
+                assert db.session.get(WorkflowInstance, inst_id).state == "county_recheck"
+                assert db.session.scalars(select(AppraisalResult).where(
+                    AppraisalResult.person_id == person, AppraisalResult.period == "2025")).first() is None
+                assert _confirm(inst_id, admin, "合格", 80, CITY[2:]) == [True]
+                assert db.session.get(WorkflowInstance, inst_id).state == "final"
+            with as_user("ss_admin"):
+                row = _row(person, "2025")
+                assert (row.scheme, row.grade, row.total, row.source_instance_id) == ("SS7", "合格", 80, inst_id)
+        finally:
+            with db.engine.begin() as conn:
+                r = AppraisalResult.__table__
+                conn.execute(delete(r).where(r.c.person_id == person, r.c.period == "2025"))
+
+
+def test_ss7_last_place_is_the_lowest_confirmed_score_in_the_city_not_the_failing_grade(app, wf, inline_jobs):
+    """SS-7 末位淘汰 is a mark of its own: the city's lowest score among the year's confirmed results.
+
+    A 不合格 grade with a better score is not last; a 合格 one with the lowest score is; people tied
+    for last are all last; the mark moves as lower results are confirmed.
+    """
+    villages = ("350581001001", "350581001002", "350581001003", "350581001004")
+    with app.app_context():
+        with as_user("ss_admin"):
+            people = [person_under(v) for v in villages]
+        cases = [_appraisal_in_recheck(p) for p in people]
+        try:
+            with as_user("ss_admin") as admin:
+                marks = []
+                for inst_id, grade, score in zip(cases, ("优秀", "不合格", "合格", "合格"), (92, 65, 60, 60),
+                                                 strict=True):
+                    _confirm(inst_id, admin, grade, score)
+                    db.session.expire_all()
+                    marks.append([bool(r.last_place) for r in db.session.scalars(select(AppraisalResult).where(
+                        AppraisalResult.person_id.in_(people), AppraisalResult.period == "2025")
+                        .order_by(AppraisalResult.total.desc(), AppraisalResult.id))])
+                assert marks == [
+                    [False],                       # alone: nobody to be last of
+                    [False, True],                 # 92 优秀, 65 不合格 → the 不合格 one is last (lowest score)
+                    [False, False, True],          # 60 合格 is now last; 65 不合格 is not
+                    [False, False, True, True],    # two at 60: both last
+                ]
+                failed = _row(people[1], "2025")
+                assert (failed.grade, failed.last_place, failed.rank_in_county) == ("不合格", False, 2)
+                assert _row(people[3], "2025").rank_in_county == 3  # stored ranks count from the top
+        finally:
+            with db.engine.begin() as conn:
+                r = AppraisalResult.__table__
+                conn.execute(delete(r).where(r.c.person_id.in_(people), r.c.period == "2025"))
+
+
+def test_ss7_final_grade_is_stored_per_person_and_year_and_shown_to_its_county_only(app, wf, inline_jobs):
     with app.app_context():
         with as_user("ss_admin"):
             failing, passing = person_under("350581001001"), person_under("350581001002")
         first, second = _appraisal_in_recheck(failing), _appraisal_in_recheck(passing)
         with as_user("ss_admin") as admin:
-            with pytest.raises(WorkflowError):
-                services.act(first, "confirm", actor=admin, data={"grade": "良好"}, now=dt.datetime(2025, 11, 10))
-            services.act(first, "confirm", actor=admin, data={"grade": "不合格"}, now=dt.datetime(2025, 11, 10))
-            services.act(second, "confirm", actor=admin, data={"grade": "优秀"}, now=dt.datetime(2025, 11, 10))
+            _confirm(first, admin, "不合格", 52)
+            _confirm(second, admin, "优秀", 95)
         with as_user("ss_admin"):
             row = _row(failing, "2025")
             assert (row.scheme, row.grade, row.last_place, row.source_instance_id) == ("SS7", "不合格", True, first)
@@ -203,6 +275,28 @@ def test_ss7_final_grade_is_stored_per_person_and_year_with_the_last_place_rule(
                 r = AppraisalResult.__table__
                 conn.execute(delete(r).where(r.c.person_id.in_([failing, passing]), r.c.period == "2025"))
 
+
+def test_ss7_total_field_must_name_a_number_field():
+    spec = {"fields": [{"code": "grade", "type": "text"}, {"code": "score", "type": "number"}],
+            "rules": {"appraisal": {"scheme": "SS7", "total_field": "grade"}}}
+    with pytest.raises(AppraisalConfigError) as info:
+        appraisal.total_field_of(spec)
+    assert "total_field" in info.value.message and "score" in info.value.message
+    spec["rules"]["appraisal"]["total_field"] = "score"
+    assert appraisal.total_field_of(spec) == "score"
+
+
+def test_ss7_a_wrong_total_field_rejects_the_county_folder(app, demo, copy_tenant):
+    from app.tenantio.loader import load_tenant_folder
+    from app.tenantio.problems import TenantFolderInvalid
+
+    folder = copy_tenant("shishi", "ss7_total")
+    path = folder / "workflows" / "appraisal.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("total_field: score", "total_field: 得分"),
+                    encoding="utf-8")
+    with app.app_context(), pytest.raises(TenantFolderInvalid) as info:
+        load_tenant_folder(folder)
+    assert "total_field" in str(info.value) and "得分" in str(info.value) and "score" in str(info.value)
 
 
 def test_cc3_example_city_monthly_ranking_and_accountability_from_configuration(app):
@@ -239,7 +333,8 @@ def test_cc3_example_city_monthly_ranking_and_accountability_from_configuration(
                 assert appraisal.derive_annual(2025) == 3
                 year = {pid: _row(pid, "2025") for pid in made}
                 assert (year[one].grade, year[two].grade, year[three].grade) == ("优秀", "合格", "不合格")
-                assert year[three].scores["last_places"] == 2 and year[two].total == 64.67
+                assert year[three].scores["last_places"] == 3 and year[two].total == 64.67
+                assert year[two].scores["last_places"] == 1  # February's tie at the bottom: both were last
                 assert appraisal.bulletin("2025-01").towns[0][0] == "东城街道"
         finally:
             with db.engine.begin() as conn:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from wf_support import as_user, person_under
 
 from app.extensions import db
@@ -206,3 +206,58 @@ def test_another_countys_workflow_is_404_and_codes_are_per_county(app, designed)
     assert _versions(app, "gl_admin") == [1]
     with app.app_context(), as_user("ss_admin"):
         assert designer.spec_of(CODE).name == "请假审批"
+
+
+def _workflow_events(app, username: str, since: int = 0) -> list:
+    """The user's county's audit events about workflow definitions of ``CODE`` after event ``since``."""
+    from app.core.audit_models import AuditEvent
+
+    with app.app_context(), as_user(username):
+        events = [e for e in db.session.scalars(select(AuditEvent).where(
+            AuditEvent.entity == "workflow_definition", AuditEvent.id > since).order_by(AuditEvent.id))
+            if (e.after or {}).get("code") == CODE]
+        for e in events:
+            db.session.expunge(e)
+        return events
+
+
+def _last_event_id(app, username: str) -> int:
+    from app.core.audit_models import AuditEvent
+
+    with app.app_context(), as_user(username):
+        return int(db.session.scalar(select(func.max(AuditEvent.id))) or 0)
+
+
+def test_designer_saves_are_in_the_countys_audit_log_with_who_and_the_versions(app, designed):
+    from app.security.models import CountyUser
+
+    since = _last_event_id(app, "ss_admin")
+    ss = _client(app, "ss_admin")
+    assert _post(ss, "/workflow-designer/new", YAML_V1).status_code == 302
+    assert _post(ss, f"/workflow-designer/{CODE}/edit", YAML_V2, base_version="1").status_code == 302
+    assert _post(ss, f"/workflow-designer/{CODE}/edit", YAML_V2, base_version="2").status_code == 302  # unchanged
+    refused = _post(ss, f"/workflow-designer/{CODE}/edit", YAML_V1, base_version="1")  # stale: nothing saved
+    assert refused.status_code == 409
+    with app.app_context(), as_user("ss_admin"):
+        ids = [r.id for r in db.session.scalars(select(WorkflowDefinition).where(WorkflowDefinition.code == CODE)
+                                                 .order_by(WorkflowDefinition.version))]
+        admin = db.session.scalar(select(CountyUser.id).where(CountyUser.username == "ss_admin"))
+    events = _workflow_events(app, "ss_admin", since)
+    assert [(e.action, e.row_id, e.before, e.after) for e in events] == [
+        ("create", ids[0], None, {"code": CODE, "name": "请假审批", "version": 1}),
+        ("update", ids[1], {"code": CODE, "version": 1}, {"code": CODE, "name": "请假审批", "version": 2})]
+    assert {(e.user_id, e.source) for e in events} == {(admin, "designer")}
+    listed = ss.get("/auditeventview/list/?_flt_0_entity=workflow_definition").text
+    assert f"/auditeventview/show/{events[1].id}" in listed
+    shown = ss.get(f"/auditeventview/show/{events[1].id}").text
+    changes = shown[shown.index('id="audit-event-changes"'):]
+    assert re.search(r'<td>version</td><td class="before">1</td><td class="after">2</td>', changes), changes
+    # Guanling's admin sees none of it, and Guanling's own save is Guanling's event
+    gl = _client(app, "gl_admin")
+    assert f"/auditeventview/show/{events[1].id}" not in gl.get(
+        "/auditeventview/list/?_flt_0_entity=workflow_definition").text
+    gl_since = _last_event_id(app, "gl_admin")
+    assert _post(gl, "/workflow-designer/new", YAML_V1.replace("请假审批", "关岭请假")).status_code == 302
+    [gl_event] = _workflow_events(app, "gl_admin", gl_since)
+    assert gl_event.after["name"] == "关岭请假" and gl_event.tenant_id != events[0].tenant_id
+    assert len(_workflow_events(app, "ss_admin", since)) == 2

@@ -15,7 +15,7 @@ import fakeredis
 import pytest
 from rq import Queue
 from sqlalchemy import delete, func, select
-from wf_support import as_user, org_id, wipe_workflow_rows
+from wf_support import as_user, start_gl_vacancy, wipe_workflow_rows
 
 from app.core.tenancy import tenant_context
 from app.extensions import db
@@ -79,10 +79,7 @@ def _tenant_id(slug: str) -> int:
 
 def test_gl3_missed_refill_deadline_is_a_notice_for_the_county_until_refilled(app, wf):
     with app.app_context():
-        with as_user("gl_town") as town:
-            inst_id = services.start("vacancy", actor=town, org_unit_id=org_id(GL_VILLAGE),
-                                     now=dt.datetime(2025, 12, 31, 9, 0),
-                                     data={"position_code": "RKZR", "acting_person": "罗代理"}).id
+        inst_id = start_gl_vacancy(dt.datetime(2025, 12, 31, 9, 0))
         with as_user("gl_admin") as admin:
             assert services.inbox(admin).notices == []
             assert fire_due(dt.datetime(2026, 2, 28, 9, 0)).escalated == 1

@@ -17,6 +17,7 @@ from rq import Queue
 from sqlalchemy import delete, select, update
 from wf_support import as_user, org_id, wipe_workflow_rows
 
+from app.core.errors import ScopeDenied
 from app.extensions import db
 from app.staffing.models import Appointment, Person
 from app.staffing.quota_models import StaffingQuota
@@ -97,15 +98,14 @@ def test_ss5_posts_plus_one_candidates_per_round(app, people):
     with app.app_context():
         ids = [make_person(people, "ss_admin", SS_VILLAGE, "19850101", name=f"候选{i}") for i in range(4)]
         cases = [start("ss_village", "recruitment", pid, position_code="XGY", posts=1) for pid in ids]
-        assert act("ss_village", cases[0], "recommend") == "town_review"
-        assert act("ss_village", cases[1], "recommend") == "town_review"
+        assert act("ss_village", cases[0], "recommend") == "town_opinions"
+        assert act("ss_village", cases[1], "recommend") == "town_opinions"
         message = refused("ss_village", cases[2], "recommend")  # 1 post: at most 2 candidates (差额1人)
         assert "岗位 1 个，最多推荐 2 名候选人（差额1人），已推荐 2 名" in message
         assert state(cases[2]) == "recommended"
         # a candidate the county turns down no longer counts: the village may recommend another
-        act("ss_town", cases[0], "town_pass")
         act("ss_admin", cases[0], "reject", comment="不符合群众公认条件")
-        assert act("ss_village", cases[2], "recommend") == "town_review"
+        assert act("ss_village", cases[2], "recommend") == "town_opinions"
         assert "已推荐 2 名" in refused("ss_village", cases[3], "recommend")
 
 
@@ -123,7 +123,7 @@ def test_ss5_posts_come_from_the_staffing_vacancies(app, people):
             ids = [make_person(people, "ss_admin", SS_VILLAGE, "19800101") for _ in range(4)]
             cases = [start("ss_village", "recruitment", pid, position_code="XGY") for pid in ids]
             for inst_id in cases[:3]:  # 2 vacancies: 3 candidates
-                assert act("ss_village", inst_id, "recommend") == "town_review"
+                assert act("ss_village", inst_id, "recommend") == "town_opinions"
             assert "岗位 2 个，最多推荐 3 名" in refused("ss_village", cases[3], "recommend")
             with as_user("ss_admin"):
                 db.session.execute(update(StaffingQuota).where(StaffingQuota.id == saved[0]).values(vacant=0))
@@ -145,7 +145,7 @@ def test_ss2_age_25_to_55_on_the_deadline_and_junior_middle_school(app, people):
         message = refused("ss_village", inst, "recommend", data={"reference_date": "2026-06-30"})
         assert "张五十五不满足岗位「村级计生社保协管员」的资格条件" in message
         assert "截至 2026-06-30：年龄=56，学历=初中" in message
-        assert act("ss_village", inst, "recommend", data={"reference_date": "2025-06-30"}) == "town_review"
+        assert act("ss_village", inst, "recommend", data={"reference_date": "2025-06-30"}) == "town_opinions"
         message = refused("ss_village", inst2, "recommend")
         assert "李小学不满足" in message and "学历=小学" in message
         assert state(inst2) == "recommended"
@@ -173,17 +173,37 @@ def test_ss4_rehire_ban_three_years_from_dismissal_with_every_reason(app, people
             db.session.commit()
         inst2 = start("ss_village", "recruitment", pid2, position_code="XGY", posts=1)
         assert "不得再聘" in refused("ss_village", inst2, "recommend", data={"reference_date": "2026-03-30"})
-        assert act("ss_village", inst2, "recommend", data={"reference_date": "2026-03-31"}) == "town_review"
+        assert act("ss_village", inst2, "recommend", data={"reference_date": "2026-03-31"}) == "town_opinions"
+
+
+TOWN_PARTIES = ("卫生计生办", "劳动保障服务中心")
+CITY_PARTIES = ("卫健局", "人社局", "计生协会")
+
+
+def to_publicity(inst_id: int) -> None:
+    """SS-5 up to the 7-day 公示: recommended, both town offices' opinions, the town government, the city."""
+    assert act("ss_village", inst_id, "recommend") == "town_opinions"
+    for party in TOWN_PARTIES:
+        act("ss_town", inst_id, "town_opinion", party=party)
+    assert act("ss_town", inst_id, "town_pass") == "county_review"
+    act("ss_admin", inst_id, "county_approve", party="人社局")
+    assert act("ss_admin", inst_id, "county_approve", party="计生协会") == "publicity"
+
+
+def after_publicity(inst_id: int) -> str:
+    """SS-5 from the approval form (附件3) to hiring: labour centre, town review, the three city departments."""
+    assert act("ss_town", inst_id, "fill_form") == "labour_center"
+    assert act("ss_town", inst_id, "labour_opinion") == "town_final"
+    assert act("ss_town", inst_id, "town_approve") == "city_approval"
+    for party in CITY_PARTIES:
+        last = act("ss_admin", inst_id, "hire", party=party)
+    return last
 
 
 def _hire(inst_id: int) -> None:
-    act("ss_village", inst_id, "recommend")
-    act("ss_town", inst_id, "town_pass")
-    act("ss_admin", inst_id, "county_approve", party="人社局")
-    act("ss_admin", inst_id, "county_approve", party="计生协会")
+    to_publicity(inst_id)
     act("ss_admin", inst_id, "publicity_passed")
-    act("ss_town", inst_id, "fill_form")
-    act("ss_admin", inst_id, "hire")
+    assert after_publicity(inst_id) == "hired"
 
 
 def _appointment_of(pid: int) -> Appointment:
@@ -213,6 +233,97 @@ def test_ss3_three_year_term_and_a_mid_term_filler_ends_with_the_batch(app, peop
         inst2 = start("ss_village", "recruitment", filler, position_code="XGY", posts=1, reference_date="2025-01-01")
         _hire(inst2)
         assert _appointment_of(filler).end_date == today + dt.timedelta(days=400)
+
+
+def test_ss5_town_opinions_need_both_health_office_and_labour_centre(app, people):
+    with app.app_context():
+        inst = start("ss_village", "recruitment", make_person(people, "ss_admin", SS_VILLAGE, "19850101"),
+                     position_code="XGY", posts=1)
+        assert act("ss_village", inst, "recommend") == "town_opinions"
+        assert "不能执行「镇审核通过」" in refused("ss_town", inst, "town_pass")  # not before both opinions
+        assert act("ss_town", inst, "town_opinion", party="卫生计生办") == "town_opinions"
+        assert "不能执行" in refused("ss_town", inst, "town_pass")
+        assert "需选择会签单位：卫生计生办、劳动保障服务中心" in \
+            refused("ss_town", inst, "town_opinion", party="人社局")
+        assert act("ss_town", inst, "town_opinion", party="劳动保障服务中心") == "town_review"
+        with as_user("ss_admin"):
+            step = services.history(inst)[-1]
+            assert (step.action, step.from_state, step.to_state) == ("town_opinion", "town_opinions", "town_review")
+            assert "卫生计生办：同意" in step.comment and "劳动保障服务中心：同意" in step.comment
+        assert act("ss_town", inst, "town_pass") == "county_review"
+
+
+def test_ss5_town_opinion_against_holds_the_case_and_the_town_returns_it(app, people):
+    with app.app_context():
+        inst = start("ss_village", "recruitment", make_person(people, "ss_admin", SS_VILLAGE, "19850101"),
+                     position_code="XGY", posts=1)
+        act("ss_village", inst, "recommend")
+        act("ss_town", inst, "town_opinion", party="卫生计生办")
+        assert act("ss_town", inst, "town_opinion", party="劳动保障服务中心", decision="reject",
+                   comment="社保业务不熟") == "town_opinions"
+        assert "退回理由" in refused("ss_town", inst, "town_return")
+        assert act("ss_town", inst, "town_return", comment="劳动保障服务中心不同意") == "recommended"
+
+
+def test_ss5_town_offices_give_their_opinions_in_bulk(app, people):
+    with app.app_context():
+        ids = [make_person(people, "ss_admin", SS_VILLAGE, "19850101", name=f"批量{i}") for i in range(2)]
+        cases = [start("ss_village", "recruitment", pid, position_code="XGY", posts=1) for pid in ids]
+        for inst_id in cases:
+            act("ss_village", inst_id, "recommend")
+        with as_user("ss_town") as town:
+            first = services.bulk_act("recruitment", org_id(SS_VILLAGE), "town_opinion", actor=town, party="卫生计生办")
+            again = services.bulk_act("recruitment", org_id(SS_VILLAGE), "town_opinion", actor=town, party="卫生计生办")
+            last = services.bulk_act("recruitment", org_id(SS_VILLAGE), "town_opinion", actor=town,
+                                     party="劳动保障服务中心")
+        assert (first.voted, first.moved) == (2, 0) and (again.voted, again.skipped_voted) == (0, 2)
+        assert (last.voted, last.moved) == (2, 2) and {state(i) for i in cases} == {"town_review"}
+        with as_user("ss_admin") as admin:  # fixing candidates is checked one by one (posts), never in bulk
+            with pytest.raises(WorkflowError, match="逐人核对"):
+                services.bulk_act("recruitment", org_id(SS_VILLAGE), "county_approve", actor=admin, party="人社局")
+
+
+def test_ss5_city_fixes_candidates_to_posts(app, people):
+    with app.app_context():
+        ids = [make_person(people, "ss_admin", SS_VILLAGE, "19850101", name=f"确定{i}") for i in range(2)]
+        cases = [start("ss_village", "recruitment", pid, position_code="XGY", posts=1) for pid in ids]
+        to_publicity(cases[0])  # 1 post, 2 recommended (差额1人): the city fixes one of them
+        act("ss_village", cases[1], "recommend")
+        for party in TOWN_PARTIES:
+            act("ss_town", cases[1], "town_opinion", party=party)
+        act("ss_town", cases[1], "town_pass")
+        assert act("ss_admin", cases[1], "county_approve", party="人社局") == "county_review"  # an opinion only
+        message = refused("ss_admin", cases[1], "county_approve", party="计生协会")
+        assert "岗位 1 个，「会签审定」确定的候选人不能超过 1 名，已确定 1 名" in message
+        with as_user("ss_admin"):
+            assert services.votes_of(services.get_instance(cases[1])) == {"人社局": "approve"}  # nothing changed
+        # the fixed candidate falls out at the 公示: the city may fix the other one
+        act("ss_admin", cases[0], "objection", comment="公示期间反映问题属实")
+        assert act("ss_admin", cases[1], "county_approve", party="计生协会") == "publicity"
+
+
+def test_ss5_three_city_departments_approve_hire(app, people):
+    with app.app_context():
+        pid = make_person(people, "ss_admin", SS_VILLAGE, "19850101", name="三家审批")
+        inst = start("ss_village", "recruitment", pid, position_code="XGY", posts=1)
+        to_publicity(inst)
+        act("ss_admin", inst, "publicity_passed")
+        assert act("ss_town", inst, "fill_form") == "labour_center"
+        assert "不能执行" in refused("ss_town", inst, "town_approve")  # the labour centre's opinion comes first
+        assert act("ss_town", inst, "labour_opinion") == "town_final"
+        assert act("ss_town", inst, "town_approve") == "city_approval"
+        with pytest.raises(ScopeDenied):  # the city departments approve, not the town
+            act("ss_town", inst, "hire", party="卫健局")
+        assert act("ss_admin", inst, "hire", party="卫健局") == "city_approval"
+        assert act("ss_admin", inst, "hire", party="人社局") == "city_approval"
+        with as_user("ss_admin"):
+            assert db.session.scalars(select(Appointment).where(Appointment.person_id == pid)).all() == []
+        assert act("ss_admin", inst, "hire", party="计生协会") == "hired"
+        appt = _appointment_of(pid)
+        assert appt.start_date == dt.date.today()  # SS-3: the term runs from the three departments' approval
+        with as_user("ss_admin"):
+            step = services.history(inst)[-1]
+            assert all(f"{p}：同意" in step.comment for p in CITY_PARTIES)
 
 
 def test_ss5_over_http_posts_plus_one_and_eligibility_refused_with_reasons(app, people):
@@ -315,12 +426,13 @@ def test_rules_are_validated_with_their_place(app):
             "states": [{"code": "a", "label": "A"}, {"code": "b", "label": "B", "final": True}],
             "fields": [{"code": "score", "label": "分", "type": "number"}],
             "transitions": [{"action": "go", "label": "走", "from": "a", "to": "b", "who": {"level": "town"}}],
-            "rules": {"candidates": {"max": "岗位数 +"}, "check_at": "nope", "term_end": "never",
+            "rules": {"candidates": {"max": "岗位数 +", "max_after": "岗位数"}, "check_at": "nope", "term_end": "never",
                       "ranking": {"by": "score", "action": "fly"}, "required": ["missing"], "typo": 1}}
     with pytest.raises(DefinitionInvalid) as info:
         parse_definition(spec)
     text = " ".join(info.value.problems)
-    for where in ("rules.candidates.max", "rules.check_at", "rules.term_end", "rules.ranking", "rules.required",
+    for where in ("rules.candidates.max", "rules.candidates.max_after", "rules.check_at", "rules.term_end",
+                  "rules.ranking", "rules.required",
                   "rules.typo"):
         assert where in text, where
 
@@ -353,12 +465,12 @@ def test_ss5_a_person_recommended_twice_in_a_round_is_refused(app, people):
     with app.app_context():
         pid = make_person(people, "ss_admin", SS_VILLAGE, "19850101", name="重复人")
         first = start("ss_village", "recruitment", pid, position_code="XGY", posts=2)
-        assert act("ss_village", first, "recommend") == "town_review"
+        assert act("ss_village", first, "recommend") == "town_opinions"
         with as_user("ss_village") as village:
             with pytest.raises(WorkflowError) as info:
                 services.start("recruitment", actor=village, person_id=pid, data={"position_code": "XGY", "posts": 2})
         assert (f"重复人在本轮（长福社区，岗位 XGY，{dt.date.today().year} 年）已有推荐事项（第 {first} 号，"
-                "当前环节「镇审核」），同一人不能重复推荐") in info.value.message
+                "当前环节「镇卫生计生办、劳动保障服务中心意见」），同一人不能重复推荐") in info.value.message
         # a second case slipped in another way (say, another year's case moved into this round) is refused too
         year = dt.date.today().year
         with as_user("ss_village") as village:
@@ -370,9 +482,8 @@ def test_ss5_a_person_recommended_twice_in_a_round_is_refused(app, people):
         assert "同一人不能重复推荐" in refused("ss_village", second, "recommend")
         assert state(second) == "recommended"
         # once turned down, the person may be put forward again in the same round
-        act("ss_town", first, "town_pass")
         act("ss_admin", first, "reject", comment="群众评议未通过")
-        assert act("ss_village", second, "recommend") == "town_review"
+        assert act("ss_village", second, "recommend") == "town_opinions"
 
 
 @pytest.mark.skipif(not is_postgres(), reason="real concurrency needs PostgreSQL (SQLite serialises writers)")
@@ -382,7 +493,7 @@ def test_ss5_two_clerks_recommending_at_once_cannot_exceed_posts_plus_one(app, p
     with app.app_context():
         ids = [make_person(people, "ss_admin", SS_VILLAGE, "19850101", name=f"并发{i}") for i in range(3)]
         cases = [start("ss_village", "recruitment", pid, position_code="XGY", posts=1) for pid in ids]
-        assert act("ss_village", cases[0], "recommend") == "town_review"  # 1 post: room for one more
+        assert act("ss_village", cases[0], "recommend") == "town_opinions"  # 1 post: room for one more
     counted = recruitment.round_info
 
     def slow_round_info(*args, **kwargs):  # widen the window between counting and writing
@@ -407,8 +518,8 @@ def test_ss5_two_clerks_recommending_at_once_cannot_exceed_posts_plus_one(app, p
         t.start()
     for t in threads:
         t.join()
-    assert len(results) == 2 and results.count("town_review") == 1, results
-    [refusal] = [r for r in results if r != "town_review"]
+    assert len(results) == 2 and results.count("town_opinions") == 1, results
+    [refusal] = [r for r in results if r != "town_opinions"]
     assert "最多推荐 2 名候选人（差额1人），已推荐 2 名" in refusal
     with app.app_context():
-        assert sorted(state(i) for i in cases) == ["recommended", "town_review", "town_review"]
+        assert sorted(state(i) for i in cases) == ["recommended", "town_opinions", "town_opinions"]

@@ -93,21 +93,30 @@ def test_ss5_full_recruitment_over_http(app, wf, inline_jobs):
     assert "村委会推荐" in page and "推荐上报" in page
     assert _act(village, inst_id, "recommend").status_code == 302
     inbox = town.get("/workflows/").get_data(as_text=True)
-    assert f"/workflows/case/{inst_id}" in inbox and "镇审核" in inbox
+    assert f"/workflows/case/{inst_id}" in inbox and "镇卫生计生办、劳动保障服务中心意见" in inbox
+    page = town.get(f"/workflows/case/{inst_id}").get_data(as_text=True)
+    assert "<option>卫生计生办</option>" in page and "<option>劳动保障服务中心</option>" in page  # unbound: any
+    for party in ("卫生计生办", "劳动保障服务中心"):
+        assert _act(town, inst_id, "town_opinion", party=party, decision="approve").status_code == 302
     assert _act(town, inst_id, "town_pass").status_code == 302
     assert _act(admin, inst_id, "county_approve", party="人社局", decision="approve").status_code == 302
     assert _state(app, inst_id)[0] == "county_review"
     page = admin.get(f"/workflows/case/{inst_id}").get_data(as_text=True)
-    assert "人社局（同意）" in page
+    assert "人社局（同意）" in page and "ss_admin 录入「人社局」意见：同意" in page
+    assert "ss_town 录入「卫生计生办」意见：同意" in page  # who recorded which party, also of earlier steps
     assert _act(admin, inst_id, "county_approve", party="计生协会", decision="approve").status_code == 302
     assert _state(app, inst_id)[0] == "publicity"
     with app.app_context(), as_user("ss_admin"):  # SS-5: the 7-day 公示 runs out
         assert fire_due(dt.datetime.now() + dt.timedelta(days=7, minutes=1)).moved == 1
     assert _act(town, inst_id, "fill_form", comment="聘用审批表已填").status_code == 302
-    assert _act(admin, inst_id, "hire").status_code == 302
+    assert _act(town, inst_id, "labour_opinion", comment="同意聘用").status_code == 302
+    assert _act(town, inst_id, "town_approve").status_code == 302
+    for party in ("卫健局", "人社局", "计生协会"):
+        assert _act(admin, inst_id, "hire", party=party, decision="approve").status_code == 302
     assert _state(app, inst_id)[0] == "hired"
     page = admin.get(f"/workflows/case/{inst_id}").get_data(as_text=True)
-    for label in ("推荐上报", "镇审核通过", "会签审定", "期满", "填写聘用审批表", "批准聘用"):
+    for label in ("推荐上报", "镇单位意见", "镇审核通过", "会签审定", "期满", "填写聘用审批表", "劳动保障服务中心意见",
+                  "镇政府审核通过", "批准聘用"):
         assert label in page
     with app.app_context(), as_user("ss_admin"):
         inst = db.session.get(WorkflowInstance, inst_id)
@@ -170,7 +179,7 @@ def test_definition_list_and_diagram_for_the_county_admin(app, wf):
     page = admin.get("/workflow_definitions/").get_data(as_text=True)
     assert "协管员选聘" in page and "年度考核" in page
     page = admin.get("/workflow_definitions/recruitment").get_data(as_text=True)
-    assert "<svg" in page and page.count('class="cd-wf-state"') == 8 and "公示（7天）" in page
+    assert "<svg" in page and page.count('class="cd-wf-state"') == 11 and "公示（7天）" in page
     assert "人社局、计生协会" in page
     assert _client(app, "ss_town").get("/workflow_definitions/").status_code in (302, 403)
 
@@ -195,7 +204,8 @@ def test_menu_count_is_the_inbox_total_in_one_query(app, leave):
     _leave_cases(app, 2, 1)
     for user in ("ss_town", "ss_village", "ss_admin", "gl_admin"):
         with app.app_context(), as_user(user) as actor:
-            assert waiting_count(actor) == services.inbox(actor).total, user  # also warms the definition cache
+            inbox = services.inbox(actor)  # also warms the definition cache
+            assert waiting_count(actor) == inbox.total + len(inbox.notices), user
             statements: list[str] = []
 
             def listener(*args, seen=statements):
@@ -208,3 +218,44 @@ def test_menu_count_is_the_inbox_total_in_one_query(app, leave):
                 event.remove(db.engine, "before_cursor_execute", listener)
             assert len([s for s in statements if "workflow_instance" in s]) == 1, statements
             assert all("workflow_instance" in s or "set_config" in s.lower() for s in statements), statements
+
+
+def test_bound_user_votes_only_for_their_department_over_http(app, probe, bound_admin):
+    with app.app_context(), as_user("ss_admin") as admin:
+        inst_id = services.start(probe, actor=admin, person_id=person_under("350581001001"),
+                                 data={"position_code": "XGY"}).id
+        db.session.execute(WorkflowInstance.__table__.update().where(WorkflowInstance.__table__.c.id == inst_id)
+                           .values(state="county_review", last_user_id=None))
+        db.session.commit()
+    before = _state(app, inst_id)
+    bound = _client(app, bound_admin)
+    page = bound.get(f"/workflows/case/{inst_id}").get_data(as_text=True)
+    assert "<option selected>人社局</option>" in page and "<option>计生协会</option>" not in page  # preselected
+    resp = _act(bound, inst_id, "county_approve", party="计生协会", decision="approve")
+    assert resp.status_code == 403 and "您代表「人社局」表态，不能代「计生协会」表态" in resp.get_data(as_text=True)
+    assert _state(app, inst_id) == before
+    assert _act(bound, inst_id, "county_approve", party="人社局", decision="approve").status_code == 302
+    admin = _client(app, "ss_admin")  # no department: records the other department's paper opinion
+    page = admin.get(f"/workflows/case/{inst_id}").get_data(as_text=True)
+    assert "<option>计生协会</option>" in page and "ss_rsj 录入「人社局」意见：同意" in page
+    assert _act(admin, inst_id, "county_approve", party="计生协会", decision="approve").status_code == 302
+    page = admin.get(f"/workflows/case/{inst_id}").get_data(as_text=True)
+    assert "ss_admin 录入「计生协会」意见：同意" in page and _state(app, inst_id)[0] == "publicity"
+
+
+def test_bulk_opinion_of_one_department_over_http(app, probe):
+    with app.app_context(), as_user("ss_admin") as admin:
+        ids = [services.start(probe, actor=admin, person_id=person_under("350581001001"), cycle_year=3000 + i,
+                              data={"position_code": "XGY"}).id for i in range(2)]
+        db.session.execute(WorkflowInstance.__table__.update().where(WorkflowInstance.__table__.c.id.in_(ids))
+                           .values(state="county_review", last_user_id=None))
+        db.session.commit()
+    admin_client = _client(app, "ss_admin")
+    resp = admin_client.post("/workflows/bulk", data={"code": probe, "org_code": "350581001",
+                                                      "action": "county_approve", "party": "人社局"},
+                             follow_redirects=True)
+    assert "已记录「人社局」意见 2 件，其中 0 件会签完成、已办理" in resp.get_data(as_text=True)
+    resp = admin_client.post("/workflows/bulk", data={"code": probe, "org_code": "350581001",
+                                                      "action": "county_approve", "party": "计生协会"})
+    assert resp.status_code == 302
+    assert {_state(app, i)[0] for i in ids} == {"publicity"}

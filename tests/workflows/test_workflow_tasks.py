@@ -137,8 +137,12 @@ def test_ss3_hiring_creates_the_appointment_with_a_3_year_term_once(app, wf, mon
                                .values(state="approval_form", last_user_id=None))
             db.session.commit()
             services.act(inst_id, "fill_form", actor=town, comment="聘用审批表已填")
-        with as_user("ss_admin") as admin:
-            step = services.act(inst_id, "hire", actor=admin, now=dt.datetime(2026, 3, 2, 10)).step
+            services.act(inst_id, "labour_opinion", actor=town)
+            services.act(inst_id, "town_approve", actor=town)
+        with as_user("ss_admin") as admin:  # SS-3: the term runs from the last of the three departments' approval
+            for party in ("卫健局", "人社局"):
+                services.act(inst_id, "hire", actor=admin, party=party, now=dt.datetime(2026, 3, 1, 10))
+            step = services.act(inst_id, "hire", actor=admin, party="计生协会", now=dt.datetime(2026, 3, 2, 10)).step
             rows = db.session.scalars(select(Appointment).where(Appointment.person_id == person_id,
                                                                 Appointment.start_date == dt.date(2026, 3, 2))).all()
             assert [(a.position_code, a.end_date, a.status) for a in rows] == [("XGY", dt.date(2029, 3, 1), "active")]

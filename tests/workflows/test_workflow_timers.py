@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -78,7 +83,9 @@ def test_ss7_county_recheck_deadline_15_november_escalates_once(app, wf):
             assert "已逾期" in step.comment and "2025-11-15" in step.comment
             assert services.inbox(admin).overdue == 1
             # acting on it clears the overdue mark
-            services.act(inst_id, "confirm", actor=admin, data={"grade": "合格"}, now=dt.datetime(2025, 11, 21))
+            for party in ("市卫健局", "市人社局", "市计生协会"):  # SS-7: the three departments' joint recheck
+                services.act(inst_id, "confirm", actor=admin, party=party, data={"grade": "合格", "score": 80},
+                             now=dt.datetime(2025, 11, 21))
             assert db.session.get(WorkflowInstance, inst_id).overdue is False
 
 
@@ -188,3 +195,120 @@ def test_the_tick_is_one_chain_however_often_it_is_scheduled(app, wf):
         assert job.get_status() == "scheduled" and job.repeat_intervals == [TICK_SECONDS]
         next_at = queue.scheduled_job_registry.get_scheduled_time(TICK_JOB_ID)
         assert next_at > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=TICK_SECONDS - 15)
+
+
+def _restart_redis_url() -> str:
+    """A Redis database for this test's own workers only, so stopping one leaves no other worker serving it.
+
+    ``COUNTYDESK_TEST_RESTART_REDIS_URL`` names it; by default the mirror of ``REDIS_URL``'s database
+    (1 → 14), never the one the suite's worker uses. The test empties it before and after.
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    explicit = os.environ.get("COUNTYDESK_TEST_RESTART_REDIS_URL")
+    if explicit:
+        return explicit
+    url = urlsplit(os.environ["REDIS_URL"])
+    db_number = int(url.path.strip("/") or 0)
+    return urlunsplit(url._replace(path=f"/{15 - db_number}"))
+
+
+def _start_worker(app, redis_url: str) -> subprocess.Popen[bytes]:
+    """`countydesk worker` as a deployment runs it, on this test's database, ticking every second."""
+    env = dict(os.environ, REDIS_URL=redis_url, COUNTYDESK_DAILY_CHECKS="0", COUNTYDESK_TICK_SECONDS="1",
+               DATABASE_URL=os.environ.get("DATABASE_URL") or str(app.config["SQLALCHEMY_DATABASE_URI"]))
+    exe = shutil.which("countydesk") or os.path.join(os.path.dirname(sys.executable), "countydesk")
+    return subprocess.Popen([exe, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (RQ's warm shutdown, what a service manager sends on restart); the whole group if it hangs."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):  # the scheduler child, should it outlive its worker
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _wait(what: str, check, timeout: float = 90.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.skipif(not (os.environ.get("COUNTYDESK_TEST_WORKER") and os.environ.get("REDIS_URL")),
+                    reason="no worker to restart: jobs run inline without Redis (the PostgreSQL + Redis run covers it)")
+def test_timers_survive_a_worker_restart_and_fire_once(app, wf):
+    """Issue: timers run on RQ's scheduler with a real worker and survive a worker restart (SS-5 公示).
+
+    A worker schedules the tick and runs it; it is stopped; the 公示 falls due while no worker runs;
+    a new worker process picks the same chain up and the case moves on once, never twice.
+    """
+    import redis
+    from rq import Queue, Worker
+    from rq.job import Job
+
+    from app.workflows.timers import TICK_JOB_ID, tick_chain
+
+    url = _restart_redis_url()
+    conn = redis.Redis.from_url(url)
+    conn.flushdb()
+    queue = Queue("default", connection=conn)
+
+    def ran_since(moment: dt.datetime):
+        result = Job.fetch(TICK_JOB_ID, connection=conn).latest_result() if conn.exists(f"rq:job:{TICK_JOB_ID}") \
+            else None
+        return result is not None and result.created_at.replace(tzinfo=dt.UTC) > moment and result
+
+    with app.app_context():
+        inst_id = _in_publicity()
+        with as_user("ss_admin"):  # not due yet
+            db.session.execute(update(WorkflowInstance).where(WorkflowInstance.id == inst_id)
+                               .values(due_at=dt.datetime.now() + dt.timedelta(days=1)))
+            db.session.commit()
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        first_started = dt.datetime.now(dt.UTC)
+        workers.append(_start_worker(app, url))
+        _wait("the first worker's tick", lambda: ran_since(first_started))
+        assert tick_chain(queue) == [TICK_JOB_ID]
+        _stop(workers[0])
+        assert workers[0].returncode is not None
+        _wait("the stopped worker to deregister", lambda: not Worker.all(connection=conn), timeout=30)
+        assert tick_chain(queue) == [TICK_JOB_ID]  # the chain outlives the worker that scheduled it
+
+        with app.app_context(), as_user("ss_admin"):  # the 公示 ends while no worker runs
+            db.session.execute(update(WorkflowInstance).where(WorkflowInstance.id == inst_id)
+                               .values(due_at=dt.datetime.now() - dt.timedelta(minutes=5)))
+            db.session.commit()
+            assert db.session.get(WorkflowInstance, inst_id).state == "publicity"
+
+        second_started = dt.datetime.now(dt.UTC)
+        workers.append(_start_worker(app, url))
+
+        def moved() -> bool:
+            with app.app_context(), as_user("ss_admin"):
+                return db.session.scalar(select(WorkflowInstance.state).where(WorkflowInstance.id == inst_id)) \
+                    == "approval_form"
+
+        _wait("the due 公示 to move on after the restart", moved)
+        _wait("the new worker's tick", lambda: ran_since(second_started))
+        settled = dt.datetime.now(dt.UTC)
+        _wait("two more ticks", lambda: ran_since(settled + dt.timedelta(seconds=1)))
+        with app.app_context(), as_user("ss_admin"):
+            assert len(_steps(inst_id, "publicity_passed")) == 1  # once, however many ticks ran
+        assert tick_chain(queue) == [TICK_JOB_ID]
+        assert [w.pid for w in Worker.all(connection=conn)] == [workers[1].pid]
+    finally:
+        for proc in workers:
+            _stop(proc)
+        conn.flushdb()

@@ -56,6 +56,18 @@ def org_id(code: str) -> int:
     return unit_id
 
 
+GL_VILLAGE = "520424001001"
+
+
+def start_gl_vacancy(now: dt.datetime) -> int:
+    """GL-3: the town names an acting person for a vacant director post (inside an app context)."""
+    from app.workflows import services
+
+    with as_user("gl_town") as town:
+        return services.start("vacancy", actor=town, org_unit_id=org_id(GL_VILLAGE), now=now,
+                              data={"position_code": "RKZR", "acting_person": "罗代理"}).id
+
+
 def wipe_workflow_rows() -> None:
     """Remove every case, notice and daily-check mark (all tenants) so counts in a test are its own."""
     from app.workflows.models import (
