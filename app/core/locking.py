@@ -141,3 +141,22 @@ def claim_for_delete(session: Session, obj: Any, submitted: int | None,
         current = session.connection().execute(
             table.select().with_only_columns(version_col).where(pk_col == pk)).scalar()
         raise DeleteConflict(current_version=int(current or 0), submitted_version=submitted, theirs=theirs)
+
+
+def advisory_xact_lock(session: Session, namespace: int, key_text: str) -> None:
+    """Serialise a check-then-write over a *set* of rows until the transaction ends (PostgreSQL).
+
+    Row locks cannot guard a count or a ranking over rows that may not exist yet (a round's
+    candidates, a year's results), so such writers take a transaction-level advisory lock keyed by
+    what they count: the second waits until the first commits, then reads again. SQLite allows one
+    writer at a time, so there is nothing to do there.
+    """
+    import zlib
+
+    import sqlalchemy as sa
+
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    key = zlib.crc32(key_text.encode())
+    session.execute(sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"),
+                    {"ns": namespace, "key": key - 2**32 if key >= 2**31 else key})

@@ -217,6 +217,9 @@ def _appointments_on(person_ids: list[int], position: str | None, day: dt.date) 
     return out
 
 
+_RANK_LOCK_NAMESPACE = 0x41505252  # "APRR": apart from the recruitment rounds' advisory locks
+
+
 def rank_period(scheme: str, period: str, last_place: Formula | None = None, session: Any = None) -> int:
     """Ranks within town (the village's parent) and county by total, ties sharing a rank; 末位 by formula.
 
@@ -226,8 +229,13 @@ def rank_period(scheme: str, period: str, last_place: Formula | None = None, ses
     totals 90, 80, 80 both 80s are 3rd of 3 there (a top-counted rank would make them 2nd of 3 and
     ``县内名次 = 县内人数`` would flag nobody).
     """
+    from app.core.locking import advisory_xact_lock
+
     session = session if session is not None else db.session
     tenant_id = current_tenant_id()
+    # Two confirmations at once would each rank without the other's uncommitted result; ranking
+    # one (scheme, period) at a time makes the later one see the earlier one's row.
+    advisory_xact_lock(session, _RANK_LOCK_NAMESPACE, f"{tenant_id}:{scheme}:{period}")
     r, ou = AppraisalResult.__table__, OrgUnit.__table__
     town = ou.c.parent_id
     town_count = func.count().over(partition_by=town)

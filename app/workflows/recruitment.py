@@ -315,17 +315,12 @@ def lock_round(code: str, unit_id: int, position_code: str, cycle_year: int) -> 
     the first commits, then count again. There is no round row to ``SELECT … FOR UPDATE``: a round
     is the set of its cases. SQLite allows one writer at a time, so the loser fails to write instead.
     """
-    import zlib
-
+    from app.core.locking import advisory_xact_lock
     from app.core.tenancy import current_tenant_id
     from app.extensions import db
 
-    session = db.session
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    key = zlib.crc32(f"{current_tenant_id()}:{code}:{unit_id}:{position_code}:{cycle_year}".encode())
-    session.execute(sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"),
-                    {"ns": _ROUND_LOCK_NAMESPACE, "key": key - 2**32 if key >= 2**31 else key})
+    advisory_xact_lock(db.session, _ROUND_LOCK_NAMESPACE,
+                       f"{current_tenant_id()}:{code}:{unit_id}:{position_code}:{cycle_year}")
 
 
 def duplicate_reasons(definition: Any, person: Any, unit: Any, position_code: str, cycle_year: int,
