@@ -39,7 +39,7 @@ from app.formulas.formula import Formula
 from app.orgs.models import OrgUnit
 from app.staffing.models import Appointment, Person
 from app.workflows.appraisal_models import AppraisalResult
-from app.workflows.recruitment import RESULT_VARIABLES
+from app.workflows.rules import RESULT_VARIABLES
 from app.workflows.terms import SettingsError, refuse, settings_at
 from app.workflows.terms import tenant_settings as tenant_settings  # its old home; callers may import it here
 

@@ -136,7 +136,7 @@ class _Parser:
         conditions = self._conditions(str(subject), fields, transitions)
         rules = None
         if top.get("rules") is not None:
-            from app.workflows.recruitment import parse_rules
+            from app.workflows.rules import parse_rules
 
             rules = parse_rules(top["rules"], self.add, {s.code for s in states}, {t.action for t in transitions},
                                 self.functions, fields)

@@ -151,7 +151,7 @@ class Definition:
     warnings: tuple[str, ...] = ()
     _conditions: dict[str, Formula] = field(default_factory=dict, compare=False, repr=False)
     rules: Any = field(default=None, compare=False, repr=False)
-    """County rules of the process (``rules:``; see ``app.workflows.recruitment.parse_rules``)."""
+    """County rules of the process (``rules:``; see ``app.workflows.rules.parse_rules``)."""
 
     @property
     def initial(self) -> State:

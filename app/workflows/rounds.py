@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from app.workflows.recruitment import RoundInfo, Rules, round_info
+from app.workflows.recruitment import RoundInfo, round_info
+from app.workflows.rules import Rules
 
 
 @dataclass
