@@ -159,21 +159,7 @@ def read_config(folder: Path, problems: Problems) -> dict[str, Any] | None:
     config["forms"] = read_forms(folder, config["forms"], lines, problems)
     config["custom_fields"] = read_custom_fields(config["custom_fields"], lines, problems)
     config["workflows"] = read_workflows(folder, config["workflows"], lines, problems, config["forms"])
-    check_workflow_rules(config["workflows"], problems)
     return config
-
-
-def check_workflow_rules(specs: list[dict[str, Any]], problems: Problems) -> None:
-    """Rule keys the workflow parser does not know yet are checked here, so a typo fails the load."""
-    from app.workflows.appraisal import total_field_of
-    from app.workflows.terms import SettingsError
-
-    for spec in specs:
-        try:
-            total_field_of(spec)
-        except SettingsError as exc:
-            problems.add(FILE, None, f"workflows「{spec.get('code')}」.rules.appraisal.total_field",
-                         f"流程「{spec.get('code')}」{exc.message}")
 
 
 def check_settings(settings: dict[str, Any], lines: dict[tuple[Any, ...], int], problems: Problems) -> None:

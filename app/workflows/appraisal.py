@@ -309,25 +309,7 @@ def derive_annual(year: int, *, commit: bool = True) -> int:
 
 # -- SS-7: the case's final grade (annual, or term-end) ----------------------------------------
 
-def total_field_of(spec: Mapping[str, Any]) -> str | None:
-    """``rules.appraisal.total_field`` of a workflow spec: the number field whose value is the case's total.
-
-    With it the final results of a year are ranked like the monthly ones (town and county) and the
-    末位 formula may use the ranks; without it the formula sees the grade only. Checked here (and at
-    tenant load) because the rule parser predates the key.
-    """
-    raw = settings_at(spec, "rules", "appraisal", "total_field")
-    if raw is None:
-        return None
-    fields = {f.get("code"): f for f in spec.get("fields") or [] if isinstance(f, Mapping)}
-    field = fields.get(raw) if isinstance(raw, str) else None
-    if field is None or field.get("type") != "number":
-        numbers = "、".join(str(c) for c, f in fields.items() if f.get("type") == "number") or "无"
-        raise AppraisalConfigError(f"rules.appraisal.total_field：应为数字字段的代码（得到「{raw}」；可用：{numbers}）")
-    return str(raw)
-
-
-def record_case_grade(session: Any, instance: Any, rules: Any, total_field: str | None = None) -> AppraisalResult:
+def record_case_grade(session: Any, instance: Any, rules: Any) -> AppraisalResult:
     """Write the final grade of a finished appraisal case (idempotent: one row per person, scheme and year).
 
     A term-end case (考核类别 = 聘期考核) is stored under the county's term-end scheme, linked to the
@@ -359,7 +341,7 @@ def record_case_grade(session: Any, instance: Any, rules: Any, total_field: str 
             .order_by(Appointment.start_date.desc()).limit(1)).first()
     row.appointment = session.get(Appointment, appt) if appt is not None else None
     row.grade = str(grade)
-    total = data.get(total_field) if total_field else None
+    total = data.get(rule.total_field) if rule.total_field else None
     row.total = None if total is None else round(float(total), 2)
     row.scores = {k: v for k, v in data.items() if v is not None}
     row.source_instance = instance
@@ -457,7 +439,7 @@ def record_appraisal_task(ctx: Any) -> None:
     definition = parse_definition(spec, functions=formula_registry())
     if definition.rules is None or definition.rules.appraisal is None:
         raise ValueError(f"流程「{definition.name}」未配置考核结果规则（rules.appraisal）")
-    record_case_grade(ctx.session, inst, definition.rules, total_field_of(spec))
+    record_case_grade(ctx.session, inst, definition.rules)
 
 
 def scoring_sheet(period: str) -> tuple[MonthlyScheme, list[tuple[Person, OrgUnit, AppraisalResult | None]]]:

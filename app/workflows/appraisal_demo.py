@@ -117,9 +117,7 @@ def _case_grades(years: Sequence[int], report: DemoReport) -> None:
         rule = getattr(definition.rules, "appraisal", None)
         if rule is None or definition.subject != "person":
             continue
-        spec = db.session.scalars(select(WorkflowDefinition.spec).where(WorkflowDefinition.code == code)
-                                  .order_by(WorkflowDefinition.version.desc()).limit(1)).one()
-        scored = appraisal.total_field_of(spec) is not None
+        scored = rule.total_field is not None
         ranked: set[tuple[str, str]] = set()
         is_term_workflow = term is not None and term.workflow == code
         for year in years:

@@ -42,6 +42,9 @@ class AppraisalRule:
     scheme: str
     grade_field: str
     last_place: Formula | None = None
+    total_field: str | None = None
+    """The number field holding the case's total: with it a year's results are ranked like the
+    monthly ones (town and county) and the 末位 formula may use the ranks."""
 
 
 @dataclass(frozen=True)
@@ -122,8 +125,9 @@ def parse_rules(raw: Any, add: Callable[[str, str], None], states: Iterable[str]
     check_at = raw.get("check_at")
     if check_at is not None and check_at not in set(actions):
         add("rules.check_at", f"未知动作「{check_at}」（应为核对候选人时的流转动作，如 recommend）")
-    appraisal = _appraisal(raw.get("appraisal"), add, functions) if raw.get("appraisal") is not None else None
     field_types = {f.code: f.type for f in fields}
+    appraisal = _appraisal(raw.get("appraisal"), add, functions, field_types) \
+        if raw.get("appraisal") is not None else None
     required = raw.get("required", [])
     if not isinstance(required, list) or any(r not in field_types for r in required):
         add("rules.required", f"应为流程字段代码列表（得到「{required}」；可用：{'、'.join(field_types) or '无'}）")
@@ -153,14 +157,20 @@ def _formula(text: str, variables: Iterable[Variable], expected: FType, where: s
     return formula
 
 
-def _appraisal(raw: Any, add: Callable[[str, str], None], functions: Any) -> AppraisalRule | None:
+def _appraisal(raw: Any, add: Callable[[str, str], None], functions: Any,
+               field_types: Mapping[str, FType]) -> AppraisalRule | None:
     if not isinstance(raw, Mapping) or not isinstance(raw.get("scheme"), str):
-        add("rules.appraisal", "应为 {scheme: 方案代码, grade_field: 字段, last_place: 公式}")
+        add("rules.appraisal", "应为 {scheme: 方案代码, grade_field: 字段, total_field: 数字字段, last_place: 公式}")
         return None
     last = raw.get("last_place")
     formula = _formula(str(last), RESULT_VARIABLES, FType.BOOL, "rules.appraisal.last_place", add, functions) \
         if last is not None else None
-    return AppraisalRule(raw["scheme"], str(raw.get("grade_field", "grade")), formula)
+    total = raw.get("total_field")
+    if total is not None and (not isinstance(total, str) or field_types.get(total) is not FType.NUMBER):
+        numbers = "、".join(code for code, t in field_types.items() if t is FType.NUMBER) or "无"
+        add("rules.appraisal.total_field", f"应为数字字段的代码（得到「{total}」；可用：{numbers}）")
+        total = None
+    return AppraisalRule(raw["scheme"], str(raw.get("grade_field", "grade")), formula, total)
 
 
 # -- checks ------------------------------------------------------------------------------------

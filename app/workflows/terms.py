@@ -130,6 +130,7 @@ def open_term_cases(today: dt.date | None = None, *, commit: bool = True) -> Ter
     from app.staffing.models import Appointment
     from app.workflows import services
     from app.workflows.models import WorkflowInstance
+    from app.workflows.recruitment import age_on
 
     report = TermReport()
     rule = term_rule()
@@ -162,7 +163,8 @@ def open_term_cases(today: dt.date | None = None, *, commit: bool = True) -> Ter
                                   "renewal_max_age": rule.renewal_max_age}.items()
                 if k in declared and v is not None}
         comment = f"聘期将于 {end.isoformat()} 届满，自动发起"
-        age = _age(births.get(person_id), start)
+        birth = births.get(person_id)
+        age = age_on(birth, start) if birth is not None else None
         if rule.renewal_max_age is not None and age is not None and age > rule.renewal_max_age:
             comment += f"；新聘期起始日（{after}）已满 {age} 周岁，超过续聘年龄上限 {rule.renewal_max_age} 周岁，" \
                        "不能续聘，应办理解聘"
@@ -187,13 +189,6 @@ def _birth_dates(person_ids: set[int]) -> dict[int, dt.date | None]:
 
     people = db.session.scalars(select(Person).where(Person.id.in_(person_ids))) if person_ids else []
     return {p.id: p.birth_date for p in people}
-
-
-def _age(birth: dt.date | None, on: dt.date) -> int | None:
-    """Full years (周岁) on ``on``."""
-    if birth is None:
-        return None
-    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
 def term_expiry_check(today: dt.date) -> int:

@@ -277,13 +277,20 @@ def test_ss7_final_grade_is_stored_per_person_and_year_and_shown_to_its_county_o
 
 
 def test_ss7_total_field_must_name_a_number_field():
-    spec = {"fields": [{"code": "grade", "type": "text"}, {"code": "score", "type": "number"}],
+    from app.workflows.definition import DefinitionInvalid, parse_definition
+
+    spec = {"code": "ss7_total", "name": "考核", "subject": "person",
+            "fields": [{"code": "grade", "label": "等次", "type": "text"},
+                       {"code": "score", "label": "得分", "type": "number"}],
+            "states": [{"code": "open", "label": "考核中"}, {"code": "done", "label": "完成", "final": True}],
+            "transitions": [{"action": "confirm", "label": "确定", "from": "open", "to": "done",
+                             "who": {"role": "county_admin"}}],
             "rules": {"appraisal": {"scheme": "SS7", "total_field": "grade"}}}
-    with pytest.raises(AppraisalConfigError) as info:
-        appraisal.total_field_of(spec)
-    assert "total_field" in info.value.message and "score" in info.value.message
+    with pytest.raises(DefinitionInvalid) as info:
+        parse_definition(spec)
+    assert "rules.appraisal.total_field" in str(info.value) and "score" in str(info.value)
     spec["rules"]["appraisal"]["total_field"] = "score"
-    assert appraisal.total_field_of(spec) == "score"
+    assert parse_definition(spec).rules.appraisal.total_field == "score"
 
 
 def test_ss7_a_wrong_total_field_rejects_the_county_folder(app, demo, copy_tenant):
