@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, flash, redirect, request, url_for
-from flask_appbuilder import BaseView, expose
-from flask_appbuilder.security.decorators import has_access, permission_name
+from flask_appbuilder import expose
+from flask_appbuilder.security.decorators import has_access
 from flask_babel import lazy_gettext as _
 from flask_wtf import FlaskForm
 
-from app.core.designer_base import diff_args, posted_action
+from app.core.designer_base import posted_action
+from app.core.designer_views import DesignerVersionsView
 from app.core.registry import ViewSpec, declare_view
 from app.forms import custom_fields as cf
 from app.forms import designer
@@ -26,11 +27,12 @@ TARGET_LABELS = {"village": "村（社区）", "town": "镇（街道）", "count
 PERIODICITY_LABELS = {"none": "不定期", "monthly": "每月", "quarterly": "每季度", "yearly": "每年"}
 
 
-class FormDesignerView(BaseView):
+class FormDesignerView(DesignerVersionsView):
     """The tenant's forms and custom fields: list, new, edit (check / preview / save), versions and diffs."""
 
     route_base = "/form-designer"
     default_view = "list"
+    designer_module = designer
 
     def _render(self, template: str, **kw: Any) -> Any:
         return self.render_template(T + template, target_labels=TARGET_LABELS,
@@ -100,39 +102,18 @@ class FormDesignerView(BaseView):
                             title=cf.entity_label(entity) if entity else (row.name if row else _("新建表单")),
                             csrf_form=FlaskForm()), status
 
-    @expose("/<code>/versions")
-    @has_access
-    def show(self, code: str) -> Any:
-        versions = designer.versions(code)
-        if not versions:
-            if cf.entity_of(code) is None:
-                abort(404)
+    def _title(self, code: str, name: str | None) -> Any:
         entity = cf.entity_of(code)
-        return self._render("designer_versions.html", code=code, versions=versions, entity=entity,
-                            title=cf.entity_label(entity) if entity else versions[0].name)
+        return cf.entity_label(entity) if entity else (name or code)
 
-    @expose("/<code>/diff")
-    @has_access
-    @permission_name("show")
-    def diff(self, code: str) -> Any:
-        a, b = diff_args()
-        result = designer.diff(code, a, b)
-        if result is None:
-            abort(404)
-        entity = cf.entity_of(code)
-        row = designer.spec_of(code)
-        return self._render("designer_diff.html", code=code, a=a, b=b, diff=result,
-                            field_types=FIELD_TYPE_LABELS,
-                            title=cf.entity_label(entity) if entity else (row.name if row else code))
+    def _has_no_versions_yet(self, code: str) -> bool:
+        return cf.entity_of(code) is not None  # a core entity before its first custom field
 
-    @expose("/<code>/v/<int:version>")
-    @has_access
-    @permission_name("show")
-    def version(self, code: str, version: int) -> Any:
-        row = designer.spec_of(code, version)
-        if row is None:
-            abort(404)
-        return self._render("designer_version.html", code=code, row=row, yaml_text=designer.to_yaml(row.spec))
+    def _page_extras(self, page: str, code: str, row: Any = None,
+                     version: int | None = None) -> dict[str, Any]:
+        if page == "versions":
+            return {"entity": cf.entity_of(code)}
+        return {"field_types": FIELD_TYPE_LABELS} if page == "diff" else {}
 
 
 declare_view(ViewSpec(FormDesignerView, "FormDesigner", _("表单设计"), "FormsMenu", _("表单填报"),

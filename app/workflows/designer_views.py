@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, flash, redirect, request, url_for
-from flask_appbuilder import BaseView, expose
-from flask_appbuilder.security.decorators import has_access, permission_name
+from flask_appbuilder import expose
+from flask_appbuilder.security.decorators import has_access
 from flask_babel import lazy_gettext as _
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 
-from app.core.designer_base import diff_args, posted_action
+from app.core.designer_base import posted_action
+from app.core.designer_views import DesignerVersionsView
 from app.core.registry import ViewSpec, declare_view
 from app.workflows import designer
 from app.workflows.designer import Checked, WorkflowDesignerError
@@ -26,11 +27,12 @@ SUBJECT_LABELS = {"person": "人员", "county": "县（市）", "town": "镇（�
                   "group": "村民小组"}
 
 
-class WorkflowDesignerView(BaseView):
+class WorkflowDesignerView(DesignerVersionsView):
     """The county's workflows: list, new, edit (check / preview / save), versions and diffs."""
 
     route_base = "/workflow-designer"
     default_view = "list"
+    designer_module = designer
 
     def _render(self, template: str, **kw: Any) -> Any:
         return self.render_template(T + template, subject_labels=SUBJECT_LABELS, **kw)
@@ -87,38 +89,13 @@ class WorkflowDesignerView(BaseView):
         return self._render("designer_edit.html", code=code, row=row, base_version=base_version, yaml_text=text,
                             checked=checked, svg=svg, title=title, csrf_form=FlaskForm()), status
 
-    @expose("/<code>/versions")
-    @has_access
-    def show(self, code: str) -> Any:
-        versions = designer.versions(code)
-        if not versions:
-            abort(404)
-        return self._render("designer_versions.html", code=code, versions=versions, title=versions[0].name)
-
-    @expose("/<code>/diff")
-    @has_access
-    @permission_name("show")
-    def diff(self, code: str) -> Any:
-        a, b = diff_args()
-        result = designer.diff(code, a, b)
-        if result is None:
-            abort(404)
-        row = designer.spec_of(code)
-        return self._render("designer_diff.html", code=code, a=a, b=b, diff=result,
-                            title=row.name if row else code)
-
-    @expose("/<code>/v/<int:version>")
-    @has_access
-    @permission_name("show")
-    def version(self, code: str, version: int) -> Any:
-        row = designer.spec_of(code, version)
-        if row is None:
-            abort(404)
+    def _page_extras(self, page: str, code: str, row: Any = None,
+                     version: int | None = None) -> dict[str, Any]:
+        if page != "version" or version is None:
+            return {}
         from app.workflows.services import load_definition
 
-        svg = Markup(designer.preview_svg(load_definition(code, version)))
-        return self._render("designer_version.html", code=code, row=row, yaml_text=designer.to_yaml(row.spec),
-                            svg=svg)
+        return {"svg": Markup(designer.preview_svg(load_definition(code, version)))}
 
 
 declare_view(ViewSpec(WorkflowDesignerView, "WorkflowDesigner", _("流程设计"), "Workflows", _("流程办理"),
