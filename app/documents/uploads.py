@@ -81,17 +81,22 @@ def read_limited(stream: IO[bytes], limit: int | None = None) -> bytes:
             raise UploadTooLarge(too_large_message(limit))
 
 
+def _zip_members(data: bytes, broken: str) -> set[str]:
+    """The member names of a zip-based Office file (xlsx, docx); ``broken`` is the refusal if it is not one."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return set(archive.namelist())
+    except zipfile.BadZipFile as exc:
+        raise UploadRefused(broken) from exc
+
+
 def detect_kind(data: bytes, name: str = "") -> str:
     """``xlsx`` or ``csv`` from the bytes themselves; anything else is refused in Chinese."""
     label = f"「{name}」" if name else "上传的文件"
     if not data.strip():
         raise UploadRefused(f"{label}是空文件。只接受 {ACCEPTED}")
     if data[:4] == b"PK\x03\x04":
-        try:
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                names = set(archive.namelist())
-        except zipfile.BadZipFile as exc:
-            raise UploadRefused(f"{label}是损坏的压缩文件，不是有效的 xlsx。只接受 {ACCEPTED}") from exc
+        names = _zip_members(data, f"{label}是损坏的压缩文件，不是有效的 xlsx。只接受 {ACCEPTED}")
         if "[Content_Types].xml" in names and "xl/workbook.xml" in names:
             return "xlsx"
         raise UploadRefused(f"{label}是压缩包（zip/docx 等），不是 Excel 工作簿。只接受 {ACCEPTED}")
@@ -119,11 +124,7 @@ def detect_attachment_kind(data: bytes, name: str = "") -> str:
     if data[:8] == b"\x89PNG\r\n\x1a\n":
         return "png"
     if data[:4] == b"PK\x03\x04":
-        try:
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                names = set(archive.namelist())
-        except zipfile.BadZipFile as exc:
-            raise UploadRefused(f"{label}是损坏的压缩文件。只接受 {ATTACHMENT_ACCEPTED}") from exc
+        names = _zip_members(data, f"{label}是损坏的压缩文件。只接受 {ATTACHMENT_ACCEPTED}")
         if "[Content_Types].xml" in names and "word/document.xml" in names:
             return "docx"
         if "[Content_Types].xml" in names and "xl/workbook.xml" in names:

@@ -27,6 +27,30 @@ def wf(app, demo) -> Iterator[dict]:
         db.session.remove()
 
 
+@pytest.fixture
+def people(app, wf, monkeypatch) -> Iterator[list[int]]:
+    """Ids of people this test created (removed afterwards with their cases and appointments).
+
+    Side effects (create_appointment) run inline, so a test sees the appointment at once.
+    """
+    import fakeredis
+    from rq import Queue
+
+    from app.extensions import db
+    from app.staffing.models import Appointment, Person
+
+    conn = fakeredis.FakeRedis()
+    monkeypatch.setitem(app.extensions, "countydesk_queues",
+                        {n: Queue(n, connection=conn, is_async=False) for n in ("default", "long")})
+    made: list[int] = []
+    yield made
+    with app.app_context():
+        wipe_workflow_rows()  # cases first: PostgreSQL enforces their person foreign key
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(delete(Appointment.__table__).where(Appointment.__table__.c.person_id.in_(made)))
+        conn.execute(delete(Person.__table__).where(Person.__table__.c.id.in_(made)))
+
+
 PROBE_FILE = Path(__file__).with_name("engine_probe.yaml")
 
 

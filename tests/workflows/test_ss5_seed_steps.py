@@ -7,7 +7,6 @@ hiring ends the case as 未聘用. Both need the reason in writing.
 from __future__ import annotations
 
 import pytest
-import test_workflow_recruit as recruit
 from test_workflow_recruit import SS_VILLAGE, act, after_publicity, make_person, refused, start, state, to_publicity
 from wf_support import as_user
 
@@ -15,8 +14,6 @@ from app.core.errors import ScopeDenied
 from app.extensions import db
 from app.workflows.models import WorkflowStep
 from support import login
-
-people = recruit.people  # the people a test makes are removed afterwards, with their cases
 
 
 def _candidate(people: list[int], name: str) -> int:

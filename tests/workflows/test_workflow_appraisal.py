@@ -9,7 +9,7 @@ import fakeredis
 import pytest
 from rq import Queue
 from sqlalchemy import delete, select, update
-from wf_support import as_user, person_under, wipe_workflow_rows
+from wf_support import as_user, id_number, person_under, wipe_workflow_rows
 
 from app.extensions import db
 from app.staffing.models import Person
@@ -20,15 +20,7 @@ from app.workflows.models import WorkflowInstance
 from app.workflows.services import WorkflowError
 from support import login
 
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_SEQ = iter(range(500, 699))
 ITEMS = ("de", "neng", "qin", "ji", "lian", "satisfaction")
-
-
-def _id_number(birth: str, seq: int, region: str) -> str:
-    body = f"{region}{birth}{seq:03d}"
-    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, _WEIGHTS, strict=True)) % 11]
-
 
 @pytest.fixture
 def people(app, wf) -> Iterator[list[int]]:
@@ -54,7 +46,7 @@ def _person(made: list[int], admin: str, village: str, name: str) -> int:
 
     with as_user(admin):
         unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == village))
-        person = Person(name=name, id_number=_id_number("19900101", next(_SEQ), village[:6]), education="高中",
+        person = Person(name=name, id_number=id_number("19900101", region=village[:6]), education="高中",
                         org_unit=unit)
         db.session.add(person)
         db.session.commit()
@@ -320,7 +312,7 @@ def test_cc3_example_city_monthly_ranking_and_accountability_from_configuration(
             with tenant_context(tenant_id):
                 for village, name in (("999901001001", "城一"), ("999901002001", "城二"), ("999901002002", "城三")):
                     unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == village))
-                    person = Person(name=name, id_number=_id_number("19900101", next(_SEQ), "350581"),
+                    person = Person(name=name, id_number=id_number("19900101"),
                                     education="高中", org_unit=unit)
                     db.session.add(person)
                     db.session.commit()

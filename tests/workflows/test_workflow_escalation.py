@@ -11,15 +11,12 @@ import threading
 import time
 from collections.abc import Iterator
 
-import fakeredis
 import pytest
-from rq import Queue
-from sqlalchemy import delete, func, select
-from wf_support import as_user, start_gl_vacancy, wipe_workflow_rows
+from sqlalchemy import func, select
+from wf_support import as_user, serving, start_gl_vacancy
 
 from app.core.tenancy import tenant_context
 from app.extensions import db
-from app.staffing.models import Appointment, Person
 from app.workflows import services, timers
 from app.workflows.models import WorkflowDailyCheck, WorkflowInstance, WorkflowNotice, WorkflowStep
 from app.workflows.timers import fire_all_tenants, fire_due, register_daily_check, run_daily_checks
@@ -27,43 +24,7 @@ from support import is_postgres, login
 
 GL_VILLAGE = "520424001001"
 SS_VILLAGE = "350581001001"
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_SEQ = iter(range(500, 699))
 TODAY = dt.date(2040, 1, 1)  # no demo appointment ends near then
-
-
-def _id_number(birth: str, seq: int, region: str) -> str:
-    body = f"{region}{birth}{seq:03d}"
-    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, _WEIGHTS, strict=True)) % 11]
-
-
-@pytest.fixture
-def people(app, wf, monkeypatch) -> Iterator[list[int]]:
-    conn = fakeredis.FakeRedis()  # side effects run inline
-    monkeypatch.setitem(app.extensions, "countydesk_queues",
-                        {n: Queue(n, connection=conn, is_async=False) for n in ("default", "long")})
-    made: list[int] = []
-    yield made
-    with app.app_context():
-        wipe_workflow_rows()
-    with app.app_context(), db.engine.begin() as conn:
-        conn.execute(delete(Appointment.__table__).where(Appointment.__table__.c.person_id.in_(made)))
-        conn.execute(delete(Person.__table__).where(Person.__table__.c.id.in_(made)))
-
-
-def _serving(made: list[int], admin: str, village: str, position: str, end: dt.date, name: str = "任期人") -> int:
-    from app.orgs.models import OrgUnit
-
-    with as_user(admin):
-        unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == village))
-        person = Person(name=name, id_number=_id_number("19900101", next(_SEQ), village[:6]), education="高中",
-                        org_unit=unit)
-        db.session.add(Appointment(person=person, position_code=position, org_unit=unit,
-                                   start_date=end.replace(year=end.year - 3) + dt.timedelta(days=1), end_date=end,
-                                   status="active"))
-        db.session.commit()
-        made.append(person.id)
-        return person.id
 
 
 def _tenant_id(slug: str) -> int:
@@ -116,7 +77,7 @@ def test_gl3_renewal_reminder_reaches_the_town_clerks_inbox_with_the_term_end(ap
     from app.cli import cli as countydesk
 
     with app.app_context():
-        pid = _serving(people, "gl_admin", GL_VILLAGE, "RKZR", dt.date(2040, 2, 15), name="续聘人")
+        pid = serving(people, "gl_admin", GL_VILLAGE, "RKZR", dt.date(2040, 2, 15), name="续聘人")
     _register_commands()
     runner = app.test_cli_runner()
     result = runner.invoke(countydesk, ["workflows", "tick", "--tenant", "guanling", "--now", "2040-01-01T08:00"])
@@ -142,7 +103,7 @@ def test_gl3_renewal_reminder_reaches_the_town_clerks_inbox_with_the_term_end(ap
 
 def test_ss5_village_misses_the_new_round_and_its_town_is_told(app, people):
     with app.app_context():
-        pid = _serving(people, "ss_admin", SS_VILLAGE, "XGY", dt.date(2040, 3, 1), name="到期人")
+        pid = serving(people, "ss_admin", SS_VILLAGE, "XGY", dt.date(2040, 3, 1), name="到期人")
         with tenant_context(_tenant_id("shishi")):
             report = run_daily_checks(TODAY)
         # SS-5 a new round for the post and SS-7 the term-end appraisal of the person, both from the daily checks
@@ -233,7 +194,7 @@ def test_two_ticks_at_once_run_a_daily_check_once(app, probe):
 def test_term_cases_opened_by_the_tick_are_system_cases_anyone_may_act_on(app, people):
     """No self-approval trap: a case the tick opened has no submitting user."""
     with app.app_context():
-        _serving(people, "gl_admin", GL_VILLAGE, "RKZR", dt.date(2040, 2, 1))
+        serving(people, "gl_admin", GL_VILLAGE, "RKZR", dt.date(2040, 2, 1))
         with tenant_context(_tenant_id("guanling")):
             run_daily_checks(TODAY)
         with as_user("gl_admin"):

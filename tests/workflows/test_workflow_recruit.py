@@ -9,13 +9,10 @@ import datetime as dt
 import re
 import threading
 import time
-from collections.abc import Iterator
 
-import fakeredis
 import pytest
-from rq import Queue
-from sqlalchemy import delete, select, update
-from wf_support import as_user, org_id, wipe_workflow_rows
+from sqlalchemy import select, update
+from wf_support import as_user, id_number, org_id
 
 from app.core.errors import ScopeDenied
 from app.extensions import db
@@ -29,33 +26,6 @@ from support import is_postgres, login
 
 SS_VILLAGE = "350581001001"  # the demo village clerk's village
 GL_VILLAGE = "520424001001"
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-
-
-def id_number(birth: str, seq: int, region: str = "350581") -> str:
-    body = f"{region}{birth}{seq:03d}"
-    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, _WEIGHTS, strict=True)) % 11]
-
-
-@pytest.fixture
-def people(app, wf, monkeypatch) -> Iterator[list[int]]:
-    """Ids of people this test created (removed afterwards with their appointments)."""
-    # side effects (create_appointment) run inline, so a test sees the appointment at once
-    conn = fakeredis.FakeRedis()
-    monkeypatch.setitem(app.extensions, "countydesk_queues",
-                        {n: Queue(n, connection=conn, is_async=False) for n in ("default", "long")})
-    made: list[int] = []
-    yield made
-    with app.app_context():
-        wipe_workflow_rows()  # cases first: PostgreSQL enforces their person foreign key
-    with app.app_context(), db.engine.begin() as conn:
-        conn.execute(delete(Appointment.__table__).where(Appointment.__table__.c.person_id.in_(made)))
-        conn.execute(delete(Person.__table__).where(Person.__table__.c.id.in_(made)))
-
-
-_SEQ = iter(range(700, 999))
-
-
 def make_person(made: list[int], admin: str, village: str, birth: str, education: str = "初中",
                 name: str = "测试人") -> int:
     region = village[:6]
@@ -63,7 +33,7 @@ def make_person(made: list[int], admin: str, village: str, birth: str, education
 
     with as_user(admin):
         unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == village))
-        person = Person(name=name, id_number=id_number(birth, next(_SEQ), region), education=education,
+        person = Person(name=name, id_number=id_number(birth, region=region), education=education,
                         org_unit=unit)
         db.session.add(person)
         db.session.commit()

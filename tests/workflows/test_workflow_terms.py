@@ -3,58 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
-import fakeredis
 import pytest
-from rq import Queue
-from sqlalchemy import delete, func, select
-from wf_support import as_user, wipe_workflow_rows
+from sqlalchemy import func, select
+from wf_support import as_user, serving
 
 from app.extensions import db
-from app.staffing.models import Appointment, Person
+from app.staffing.models import Appointment
 from app.workflows import services, terms
 from app.workflows.models import WorkflowInstance, WorkflowStep
 from app.workflows.services import WorkflowError
 
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_SEQ = iter(range(300, 499))
+YOUNG = "20050101"  # 35 in 2040: under the GL-6 renewal age
 TODAY = dt.date(2040, 1, 1)  # no demo appointment ends near then
-
-
-def _id_number(birth: str, seq: int, region: str) -> str:
-    body = f"{region}{birth}{seq:03d}"
-    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, _WEIGHTS, strict=True)) % 11]
-
-
-@pytest.fixture
-def people(app, wf, monkeypatch) -> Iterator[list[int]]:
-    # side effects (create_appointment) run inline, so a test sees the appointment at once
-    conn = fakeredis.FakeRedis()
-    monkeypatch.setitem(app.extensions, "countydesk_queues",
-                        {n: Queue(n, connection=conn, is_async=False) for n in ("default", "long")})
-    made: list[int] = []
-    yield made
-    with app.app_context():
-        wipe_workflow_rows()  # cases first: PostgreSQL enforces their person foreign key
-    with app.app_context(), db.engine.begin() as conn:
-        conn.execute(delete(Appointment.__table__).where(Appointment.__table__.c.person_id.in_(made)))
-        conn.execute(delete(Person.__table__).where(Person.__table__.c.id.in_(made)))
-
-
-def _serving(made: list[int], admin: str, village: str, position: str, end: dt.date, birth: str = "20050101") -> int:
-    from app.orgs.models import OrgUnit
-
-    with as_user(admin):
-        unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == village))
-        person = Person(name="任期人", id_number=_id_number(birth, next(_SEQ), village[:6]), education="高中",
-                        org_unit=unit)
-        db.session.add(Appointment(person=person, position_code=position, org_unit=unit,
-                                   start_date=end.replace(year=end.year - 3) + dt.timedelta(days=1), end_date=end,
-                                   status="active"))
-        db.session.commit()
-        made.append(person.id)
-        return person.id
 
 
 def _cases(code: str) -> list[WorkflowInstance]:
@@ -63,8 +24,8 @@ def _cases(code: str) -> list[WorkflowInstance]:
 
 def test_gl3_renewal_opens_60_days_before_the_end_once_and_renews_from_the_next_day(app, people):
     with app.app_context():
-        soon = _serving(people, "gl_admin", "520424001001", "RKZR", dt.date(2040, 2, 15))
-        later = _serving(people, "gl_admin", "520424001002", "RKZR", dt.date(2040, 3, 15))  # 74 days away
+        soon = serving(people, "gl_admin", "520424001001", "RKZR", dt.date(2040, 2, 15), birth=YOUNG)
+        later = serving(people, "gl_admin", "520424001002", "RKZR", dt.date(2040, 3, 15), birth=YOUNG)  # 74 days away
         with as_user("gl_admin"):
             report = terms.open_term_cases(TODAY)
             assert report.opened == 1 and not report.problems
@@ -86,7 +47,7 @@ def test_gl3_renewal_opens_60_days_before_the_end_once_and_renews_from_the_next_
 
 def test_ss3_term_end_opens_a_new_selection_round_90_days_before(app, people):
     with app.app_context():
-        pid = _serving(people, "ss_admin", "350581001001", "XGY", dt.date(2040, 4, 1))
+        pid = serving(people, "ss_admin", "350581001001", "XGY", dt.date(2040, 4, 1), birth=YOUNG)
         with as_user("ss_admin"):
             assert terms.open_term_cases(TODAY).opened == 0  # 1 Apr is 91 days after 1 Jan: not yet
             assert terms.open_term_cases(dt.date(2040, 1, 2)).opened == 1
@@ -106,8 +67,8 @@ def test_gl6_over_the_renewal_age_is_not_renewed_and_the_case_says_why(app, peop
     """GL-6 "超过续聘年龄……及时办理解聘": 41 on the new term's first day is over Guanling's 40; 40 is not."""
     with app.app_context():
         end = dt.date(2040, 2, 15)  # the new term would start on 2040-02-16
-        older = _serving(people, "gl_admin", "520424001001", "RKZR", end, birth="19990216")  # 41 that day
-        forty = _serving(people, "gl_admin", "520424001002", "RKZR", end, birth="19990217")  # still 40
+        older = serving(people, "gl_admin", "520424001001", "RKZR", end, birth="19990216")  # 41 that day
+        forty = serving(people, "gl_admin", "520424001002", "RKZR", end, birth="19990217")  # still 40
         with as_user("gl_admin"):
             report = terms.open_term_cases(TODAY)
             assert (report.opened, report.over_age) == (2, 1)

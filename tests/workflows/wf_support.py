@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -57,6 +58,33 @@ def org_id(code: str) -> int:
 
 
 GL_VILLAGE = "520424001001"
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_SEQ = itertools.cycle(range(300, 1000))  # people a test makes are removed after it: numbers may come round
+
+
+def id_number(birth: str, seq: int | None = None, region: str = "350581") -> str:
+    """A valid 18-digit 居民身份证号码 (GB 11643 check digit) for ``birth`` (YYYYMMDD) in ``region``."""
+    body = f"{region}{birth}{next(_SEQ) if seq is None else seq:03d}"
+    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, _WEIGHTS, strict=True)) % 11]
+
+
+def serving(made: list[int], admin: str, village: str, position: str, end: dt.date, *, name: str = "任期人",
+            birth: str = "19900101") -> int:
+    """A person in ``village`` with an active 3-year appointment ending on ``end`` (id added to ``made``)."""
+    from app.orgs.models import OrgUnit
+    from app.staffing.models import Appointment, Person
+
+    with as_user(admin):
+        unit = db.session.scalar(select(OrgUnit).where(OrgUnit.code == village))
+        person = Person(name=name, id_number=id_number(birth, region=village[:6]), education="高中", org_unit=unit)
+        db.session.add(Appointment(person=person, position_code=position, org_unit=unit,
+                                   start_date=end.replace(year=end.year - 3) + dt.timedelta(days=1), end_date=end,
+                                   status="active"))
+        db.session.commit()
+        made.append(person.id)
+        return person.id
+
+
 
 
 def start_gl_vacancy(now: dt.datetime) -> int:
