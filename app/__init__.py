@@ -10,10 +10,12 @@ from flask import Flask
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the application; nothing is bound at import time."""
-    from app.config import load_config
+    from app.config import check_secret_key, load_config
 
+    settings = load_config(config)
+    check_secret_key(settings)  # before anything is bound: no half-built app with a guessable key
     app = Flask(__name__, instance_relative_config=False)
-    app.config.update(load_config(config))
+    app.config.update(settings)
     _bind(app)
     return app
 
@@ -53,7 +55,7 @@ def _bind(app: Flask) -> None:
     from flask_appbuilder import AppBuilder
     from sqlalchemy.exc import SAWarning
 
-    from app.core import audit, menu_cache, tenancy
+    from app.core import audit, menu_cache, rls_check, tenancy
     from app.core.registry import VIEW_SPECS
     from app.errors import install_error_handlers
     from app.extensions import db, migrate
@@ -61,7 +63,7 @@ def _bind(app: Flask) -> None:
     from app.hooks.manager import get_plugin_manager
     from app.jobs.queue import init_queues
     from app.orgs import tree
-    from app.security import context
+    from app.security import context, web_protection
     from app.security.roles import build_fab_roles
 
     warnings.filterwarnings("ignore", message=".*LegacyAPIWarning.*")
@@ -74,6 +76,7 @@ def _bind(app: Flask) -> None:
     app.config["FAB_ROLES"] = build_fab_roles()
     app.extensions["countydesk_plugins"] = get_plugin_manager(app.config.get("COUNTYDESK_PLUGINS"))
 
+    web_protection.install(app)  # before FAB's views: its API blueprints are CSRF-exempted as they are made
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     init_queues(app)
@@ -90,6 +93,7 @@ def _bind(app: Flask) -> None:
     context.install(app)
     menu_cache.install(app)
     install_error_handlers(app)
+    rls_check.warn_if_rls_bypassed(app)
 
 
 def _is_api(view: type) -> bool:

@@ -24,10 +24,51 @@ def _database_url() -> str:
     return url
 
 
+MIN_SECRET_BYTES = 32
+SECRET_KEY_HINT = ("SECRET_KEY 未设置或太短（至少 32 字节）：请设置环境变量 SECRET_KEY，例如 export SECRET_KEY="
+                   "$(python3 -c \"import secrets; print(secrets.token_hex(32))\")")
+DEMO_SECRET_FILE = ROOT / "instance" / "secret_key"
+
+
+class StartupError(RuntimeError):
+    """A setting an operator must fix before anything runs; the CLI prints it as one line, no traceback."""
+
+
+def _secret_key() -> str:
+    """The deployment's own key; only the demo (``COUNTYDESK_DEMO=1``) may fall back to a generated one."""
+    key = os.environ.get("SECRET_KEY", "").strip()
+    if key or os.environ.get("COUNTYDESK_DEMO") != "1":
+        return key
+    return demo_secret_key()
+
+
+def demo_secret_key(path: Path = DEMO_SECRET_FILE) -> str:
+    """Generated once (mode 600) and reused, so demo sessions survive a restart of ``bin/demo``."""
+    import secrets
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+    key = secrets.token_hex(32)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(key + "\n")
+    return key
+
+
+def check_secret_key(cfg: dict[str, Any]) -> None:
+    """Refuse to sign cookies and tokens with a guessable key; tests bring their own (``TESTING``)."""
+    if cfg.get("TESTING"):
+        return
+    if len(str(cfg.get("SECRET_KEY") or "").encode()) < MIN_SECRET_BYTES:
+        raise StartupError(SECRET_KEY_HINT)
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Return the Flask config mapping; ``overrides`` win over the environment."""
     cfg: dict[str, Any] = {
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "countydesk-dev-secret-change-me"),
+        "SECRET_KEY": _secret_key(),
         "SQLALCHEMY_DATABASE_URI": _database_url(),
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
@@ -44,6 +85,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "RATELIMIT_ENABLED": True,  # FAB defaults it off, which silently disables AUTH_RATE_LIMIT
         "AUTH_RATE_LIMIT": os.environ.get("AUTH_RATE_LIMIT", "10 per 60 second"),
         "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL", "").strip() or "memory://",
+        # proxies in front (nginx: 1) whose X-Forwarded-For names the client for the login limits
+        "COUNTYDESK_TRUSTED_PROXIES": int(os.environ.get("COUNTYDESK_TRUSTED_PROXIES", "0") or 0),
         "FAB_API_SWAGGER_UI": True,
         "FAB_ADD_SECURITY_API": False,
         "FAB_UPDATE_PERMS": os.environ.get("FAB_UPDATE_PERMS", "1") == "1",
@@ -51,6 +94,12 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "FAB_CREATE_DB": False,
         "FAB_API_MAX_PAGE_SIZE": 500,
         "WTF_CSRF_ENABLED": True,
+        # cookies: never sent by another site's POST, not readable by scripts; Secure behind HTTPS
+        "COUNTYDESK_HTTPS": os.environ.get("COUNTYDESK_HTTPS", "0") == "1",
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
         "BABEL_DEFAULT_LOCALE": "zh",
         "BABEL_DEFAULT_FOLDER": "translations",
         "BABEL_TRANSLATION_DIRECTORIES": "translations",
@@ -68,6 +117,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     }
     if overrides:
         cfg.update(overrides)
+    cfg.setdefault("SESSION_COOKIE_SECURE", bool(cfg["COUNTYDESK_HTTPS"]))
+    cfg.setdefault("REMEMBER_COOKIE_SECURE", bool(cfg["COUNTYDESK_HTTPS"]))
     # request body = the file plus a little form overhead; bigger bodies get 413 before parsing
     cfg.setdefault("MAX_CONTENT_LENGTH", int((float(cfg["COUNTYDESK_MAX_UPLOAD_MB"]) + 1) * 1024 * 1024))
     return cfg

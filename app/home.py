@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import abort, g, redirect, request, session, url_for
 from flask_appbuilder import BaseView, IndexView, expose
@@ -60,10 +61,25 @@ class TenantSwitchView(BaseView):
     route_base = "/tenant"
     default_view = "switch"
 
-    @expose("/switch/<int:tenant_id>")
+    @expose("/switch/<int:tenant_id>", methods=["POST"])
     @has_access
     def switch(self, tenant_id: int) -> Any:
+        """POST (with the CSRF token): it changes what the session shows, so no link or image may trigger it."""
         if tenant_id not in {t.id for t in selectable_tenants(g.user)}:
             abort(404)
         session[SESSION_TENANT_KEY] = tenant_id
-        return redirect(request.referrer or url_for("HomeView.index"))
+        return redirect(safe_next(request.referrer) or url_for("HomeView.index"))
+
+
+def safe_next(url: str | None) -> str | None:
+    """The path of ``url`` when it points into this site, else None: a Referer must not send the user elsewhere."""
+    if not url:
+        return None
+    parts = urlsplit(url.strip())
+    if parts.scheme or parts.netloc:
+        if parts.scheme not in ("http", "https") or parts.netloc != request.host:
+            return None
+    path = parts.path
+    if not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return None
+    return urlunsplit(("", "", path, parts.query, ""))

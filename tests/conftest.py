@@ -6,7 +6,9 @@ clean up after themselves, so no test depends on another's leftovers.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
 from support import PASSWORD, TENANTS
+
+TEST_SECRET_KEY = secrets.token_hex(32)
+# the commands tests run as subprocesses build the app like an operator's, which needs a real key
+os.environ.setdefault("SECRET_KEY", TEST_SECRET_KEY)
 
 
 def _database_url(tmp_root: Path) -> str:
@@ -59,6 +65,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     config = {
         "SQLALCHEMY_DATABASE_URI": _sa_url(url),
         "TESTING": True,
+        "SECRET_KEY": TEST_SECRET_KEY,
         "WTF_CSRF_ENABLED": False,
         "UPLOAD_FOLDER": str(tmp_root / "files"),
         "AUTH_RATE_LIMIT": "1000 per second",
@@ -87,7 +94,8 @@ def demo(app: Flask) -> dict[str, Any]:
             ids[slug] = report.tenant_id
             with tenant_context(report.tenant_id):
                 recompute_quotas("2025")
-                load_demo_appraisals(years=(2024,))  # results in both tenants (the isolation suite needs rows)
+                # results in both tenants (the isolation suite needs rows)
+                load_demo_appraisals(dt.date(2025, 1, 15), years=(2024,))
         add_user("ss_admin", role="county_admin", password=PASSWORD, tenant_slug="shishi")
         add_user("ss_town", role="town_clerk", password=PASSWORD, tenant_slug="shishi", scope_code="350581001")
         add_user("ss_village", role="village_worker", password=PASSWORD, tenant_slug="shishi",

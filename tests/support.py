@@ -6,6 +6,7 @@ Kept out of conftest.py: several conftest modules exist, so ``from conftest impo
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from flask.testing import FlaskClient
@@ -19,9 +20,24 @@ def is_postgres() -> bool:
     return os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql"))
 
 
-def login(client: FlaskClient, username: str, password: str = PASSWORD) -> FlaskClient:
-    resp = client.post("/login/", data={"username": username, "password": password})
+def login(client: FlaskClient, username: str, password: str = PASSWORD, jwt: bool = True) -> FlaskClient:
+    """Log in to the screens (session cookie) and, unless ``jwt=False``, to ``/api/`` (bearer token).
+
+    ``/api/`` accepts only a JWT, so the client then sends the user's token with every request, as an
+    API client would; ``jwt=False`` leaves a browser-like client that has the cookie only.
+    """
+    form = {"username": username, "password": password}
+    if client.application.config.get("WTF_CSRF_ENABLED"):  # a test that switched CSRF on: as a browser does
+        page = client.get("/login/").get_data(as_text=True)
+        form["csrf_token"] = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    resp = client.post("/login/", data=form)
     assert resp.status_code == 302, f"login of {username} failed"
+    client.environ_base.pop("HTTP_AUTHORIZATION", None)
+    if jwt:
+        answer = client.post("/api/v1/security/login",
+                             json={"username": username, "password": password, "provider": "db"})
+        assert answer.status_code == 200, f"API login of {username} failed"
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {answer.get_json()['access_token']}"
     return client
 
 

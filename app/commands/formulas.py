@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from flask.cli import with_appcontext
+
+from app.cli import with_light_appcontext
 
 TARGETS = ("village", "town", "county", "person")
 
@@ -38,7 +39,7 @@ def formula_group() -> None:
 @click.option("--on", "target", type=click.Choice(TARGETS), default="village", show_default=True,
               help="公式作用的对象")
 @click.option("--period", default=None, help="预览用的人口数据期间（默认最新）")
-@with_appcontext
+@with_light_appcontext(needs_database=lambda options: bool(options.get("slug")))
 def check_command(expr: str, slug: str | None, target: str, period: str | None) -> None:
     """检查公式：语法、变量与类型；给出 --tenant 时在真实单位上预览。"""
     formula = _compile(expr, target)
@@ -81,7 +82,7 @@ def _preview(formula: Any, slug: str, level: str, period: str | None) -> list[st
 @click.argument("expr")
 @click.option("--var", "pairs", multiple=True, help="变量取值，如 --var 计生常住人口=3200（可用代码或中文名）")
 @click.option("--on", "target", type=click.Choice(TARGETS), default="village", show_default=True)
-@with_appcontext
+@with_light_appcontext()
 def eval_command(expr: str, pairs: tuple[str, ...], target: str) -> None:
     """按给定变量值计算公式，并列出用到的输入。"""
     import datetime as dt

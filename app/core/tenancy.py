@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -32,15 +32,52 @@ class InvalidReference(CountyDeskError):
     status = 422
 
 
+NO_CAPTURE_UNIT = "~no-capture-unit~"
+"""``capture_path`` of a user whose role needs an org unit it does not have (none set, or gone).
+
+Valid text that no org path can start with (every path begins with ``/``): such a user reads
+nothing scoped and may not write at all.
+"""
+PLATFORM_ADMIN = "platform_admin"
+"""``Scope.roles`` code of the platform's own administrator (FAB's ``Admin``)."""
+COUNTY_WIDE_ROLES = frozenset({"county_admin", PLATFORM_ADMIN})
+"""Role codes (``Scope.roles``) that act for the whole county, locked periods included."""
+
+
 @dataclass(frozen=True)
 class Scope:
-    """Who is acting and where: set per request, per CLI command and per job."""
+    """Who is acting and where: set per request, per CLI command and per job.
+
+    A job carries the whole scope of the user who started it (``as_dict``/``from_dict``), so it
+    may do exactly what that user's request could, no more.
+    """
 
     tenant_id: int | None
     user_id: int | None = None
     capture_path: str | None = None
     """Org path prefix (``/350581/350581001/``) the user may write under; None = whole tenant."""
     read_only: bool = False
+    roles: tuple[str, ...] = ()
+    """Role codes of the user (``county_admin``, ``town_clerk`` …); empty for the system (CLI, scheduler)."""
+
+    @property
+    def has_capture_unit(self) -> bool:
+        return self.capture_path != NO_CAPTURE_UNIT
+
+    @property
+    def county_wide_writer(self) -> bool:
+        """May write anywhere in the county and in locked periods: a county or platform admin, or the
+        system acting for the county (no user roles). Requests, jobs and imports all ask this."""
+        if self.read_only or self.tenant_id is None or self.capture_path is not None:
+            return False
+        return not self.roles or not COUNTY_WIDE_ROLES.isdisjoint(self.roles)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Scope:
+        return cls(**{**data, "roles": tuple(data.get("roles") or ())})
 
 
 _scope: ContextVar[Scope | None] = ContextVar("countydesk_scope", default=None)
@@ -69,8 +106,15 @@ def reset_scope(token: Any) -> None:
 
 @contextlib.contextmanager
 def tenant_context(tenant_id: int | None, **kwargs: Any) -> Iterator[Scope]:
-    """Run a block (CLI command, job, test) as the given tenant."""
+    """Run a block (CLI command, test) as the given tenant."""
     scope = Scope(tenant_id=tenant_id, **kwargs)
+    with scope_context(scope):
+        yield scope
+
+
+@contextlib.contextmanager
+def scope_context(scope: Scope | None) -> Iterator[Scope | None]:
+    """Run a block in exactly this scope (a job re-entering its starter's), row-level security included."""
     token = _scope.set(scope)
     _sync_open_transaction()
     try:
@@ -156,34 +200,41 @@ def _tenant_criteria(tenant_id: int | None) -> Any:
 
 
 def _org_ids_touched(obj: Any, is_new: bool) -> list[int]:
-    """Org units a write touches: the row's org unit now and before the change."""
+    """Org units a write touches: where the row was and where it goes."""
     ids: list[int | None] = []
     if hasattr(obj, "scope_org_ids"):
         ids.extend(obj.scope_org_ids(is_new))
     elif obj.__scope_org_attr__:
-        attr = obj.__scope_org_attr__
-        ids.append(_fk_value(obj, attr))
-        if not is_new:
-            hist = inspect(obj).attrs[attr].history
-            ids.extend(hist.deleted or [])
-    return [i for i in ids if i is not None]
+        ids.extend(reference_ids(obj, obj.__scope_org_attr__))
+    return list(dict.fromkeys(i for i in ids if i is not None))
 
 
-def _fk_value(obj: Any, attr: str) -> Any:
-    """The FK value, or the id of the object assigned through its relationship (FAB sets those)."""
-    value = getattr(obj, attr)
-    if value is not None:
-        return value
-    for rel in inspect(obj).mapper.relationships:
-        if rel.direction is MANYTOONE and any(c.key == attr for c in rel.local_columns):
-            target = getattr(obj, rel.key)
-            return getattr(target, "id", None) if target is not None else None
-    return None
+def reference_ids(obj: Any, column_key: str) -> list[Any]:
+    """Every id a many-to-one reference holds in this flush: the column now and before, and the
+    relationship's new and old target.
+
+    Why all of them: screens and the API set the relationship (``person.org_unit = unit``); until
+    the flush writes it, the column still holds the old id, so checking the column alone lets a
+    row be moved into another town. Checking the old place too keeps rows from being pulled in.
+    """
+    state = inspect(obj)
+    ids: list[Any] = [getattr(obj, column_key), *(state.attrs[column_key].history.deleted or ())]
+    for rel in state.mapper.relationships:
+        pairs = [(local, remote) for local, remote in rel.local_remote_pairs if local.key == column_key]
+        if rel.direction is not MANYTOONE or not pairs:
+            continue
+        remote_key = rel.mapper.get_property_by_column(pairs[0][1]).key
+        hist = state.attrs[rel.key].history  # what is loaded or assigned; never a query per row
+        targets = [*hist.added, *hist.unchanged, *hist.deleted]
+        ids.extend(getattr(t, remote_key, None) for t in targets if t is not None)
+    return ids
 
 
 def _check_capture_scope(session: Session, obj: Any, scope: Scope, is_new: bool) -> None:
     if scope.capture_path is None or not _org_path_resolver:
         return
+    if not scope.has_capture_unit:
+        raise ScopeDenied("您的账号没有有效的所属辖区，只能查看；请联系县管理员设置辖区")
     org_ids = _org_ids_touched(obj, is_new)
     if not org_ids:  # county-wide rows (positions, a new root) are the county admin's
         raise ScopeDenied("只能录入本辖区的数据：该记录不属于任何组织机构")
@@ -223,9 +274,11 @@ def _guard_flush(session: Session, flush_context: Any, instances: Any) -> None:
                 _check_write(session, obj, scope, is_new=False)
 
 
-def check_may_change(session: Session, obj: Any) -> None:
-    """The flush guard's verdict on changing ``obj``, asked early (a refusal must win over a 422)."""
-    _check_write(session, obj, _scope.get(), is_new=False)
+def check_may_change(session: Session, obj: Any, is_new: bool = False) -> None:
+    """The flush guard's verdict on writing ``obj``, asked early (a refusal must win over a 422, and
+    screens show it in words rather than as a failed save)."""
+    with session.no_autoflush:
+        _check_write(session, obj, _scope.get(), is_new=is_new)
 
 
 def _check_write(session: Session, obj: Any, scope: Scope | None, is_new: bool) -> None:

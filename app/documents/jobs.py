@@ -1,7 +1,8 @@
 """What a job screen may show: a job of the current county only, as JSON-safe status and result.
 
-A job id is not a secret (it appears in URLs), so the tenant a job carries (``meta.tenant_id``)
-is checked against the current scope; a job of another county is "not found", never "forbidden".
+A job id is not a secret (it appears in URLs), so the tenant and the owner a job carries
+(``meta.tenant_id``, ``meta.user_id``) are checked against the current scope: a job of another
+county or of another user is "not found", never "forbidden"; a county admin sees the county's jobs.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from app.core.errors import NotFound
-from app.core.tenancy import current_scope
+from app.core.tenancy import COUNTY_WIDE_ROLES, Scope, current_scope
 
 STATUS_LABELS = {
     "queued": "排队中", "deferred": "等待中", "scheduled": "已计划", "started": "进行中",
@@ -24,24 +25,33 @@ IMPORT_FUNC = "app.documents.tasks.import_file"
 
 
 def load_job(job_id: str, allow_untenanted: bool = False) -> Job:
-    """The job, if it belongs to the current tenant (or carries none and the caller may see those)."""
+    """The job, if the current user may see it: its owner, or an admin of its county (or, for a job
+    of no county, a caller allowed to see those). Anything else is "not found", as for a job that
+    does not exist: a job id is no proof of the right to it."""
     connection = current_app.extensions["countydesk_redis"]
     try:
         job = Job.fetch(job_id, connection=connection)
     except (NoSuchJobError, ValueError):
         raise NotFound("任务不存在或已过期") from None
-    scope = current_scope()
-    job_tenant = job.meta.get("tenant_id")
-    if job_tenant is None:
-        if not allow_untenanted:
-            raise NotFound("任务不存在或已过期")
-    elif scope is None or scope.tenant_id != job_tenant:
+    if not _may_see(job.meta or {}, current_scope(), allow_untenanted):
         raise NotFound("任务不存在或已过期")
     return job
 
 
+def _may_see(meta: dict[str, Any], scope: Scope | None, allow_untenanted: bool) -> bool:
+    job_tenant = meta.get("tenant_id")
+    if job_tenant is None:
+        return allow_untenanted
+    if scope is None or scope.tenant_id != job_tenant:
+        return False
+    if not COUNTY_WIDE_ROLES.isdisjoint(scope.roles):  # the county's admin, or the platform's
+        return True
+    owner = meta.get("user_id")
+    return owner is not None and owner == scope.user_id
+
+
 def job_kwargs(job: Job) -> dict[str, Any]:
-    """Keyword arguments of the wrapped function (``run_in_tenant(func, tenant, user, kwargs)``)."""
+    """Keyword arguments of the wrapped function (``run_in_tenant(func, tenant, user, kwargs, scope)``)."""
     args = job.args or ()
     return dict(args[3]) if len(args) >= 4 and isinstance(args[3], dict) else {}
 

@@ -1,7 +1,8 @@
 """Import as a background job: one job per uploaded file, the handler named by a dotted path.
 
-The job runs in the tenant scope it carries (``run_in_tenant``) and reads the upload from that
-tenant's folder only; its result (counts and the first problems) is what the job screen shows.
+The job runs in the whole scope of the user who queued it (``run_in_tenant``: area, read-only, roles,
+so the same checks as on a screen) and reads the upload from that tenant's folder only; its result
+(counts and the first problems) is what the job screen shows.
 """
 
 from __future__ import annotations

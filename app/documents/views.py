@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import current_app, g, redirect, request, url_for
+from flask import g, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import lazy_gettext as _
 
-from app.core.errors import CountyDeskError, NotFound
+from app.core.errors import NotFound
 from app.core.registry import ViewSpec, declare_view
 from app.core.tenancy import current_tenant_id
 from app.documents.importer import template_xlsx
@@ -47,24 +47,6 @@ def _spec(code: str) -> ImportSpec:
     return spec
 
 
-def check_csrf() -> None:
-    """Our plain POST forms carry Flask-WTF's token (FAB checks it only on its own forms)."""
-    if not current_app.config.get("WTF_CSRF_ENABLED", True):
-        return
-    from flask_wtf.csrf import ValidationError, validate_csrf
-
-    try:
-        validate_csrf(request.form.get("csrf_token"))
-    except ValidationError:
-        raise CountyDeskError("页面已过期或来源不明（CSRF 校验失败），请刷新页面后重试") from None
-
-
-def csrf_context() -> dict[str, Any]:
-    from flask_wtf.csrf import generate_csrf
-
-    return {"csrf_token": generate_csrf}
-
-
 register_import("population", "人口数据", "app.documents.population_import.PopulationImport")
 
 
@@ -77,7 +59,7 @@ class ImportView(BaseView):
     def list(self, code: str) -> Any:
         spec = _spec(code)
         return self.render_template("countydesk/job_import.html", spec=spec, accepted=ACCEPTED,
-                                    max_mb=f"{max_upload_bytes() / 1024 / 1024:g}", **csrf_context())
+                                    max_mb=f"{max_upload_bytes() / 1024 / 1024:g}")
 
     @expose("/<code>/template.xlsx")
     @has_access
@@ -89,7 +71,6 @@ class ImportView(BaseView):
     @has_access
     def post(self, code: str) -> Any:
         spec = _spec(code)
-        check_csrf()
         upload = request.files.get("file")
         if upload is None or not upload.filename:
             raise UploadRefused(f"请选择要导入的文件（{ACCEPTED}）")

@@ -101,7 +101,7 @@ def _required_version(value: Any, how: str) -> Any:
 
 class FormRecordApi(BaseApi):
     resource_name = "forms"
-    allow_browser_login = True
+    allow_browser_login = False  # /api/ is CSRF-exempt: a session cookie must not authenticate it
     openapi_spec_tag = "Forms"
     openapi_spec_component_schemas = (FormRecordSchema, FormRecordInputSchema, FormErrorSchema)
 

@@ -48,7 +48,7 @@ class FormAttachmentApi(BaseApi):
     so a client handles both the same way."""
 
     resource_name = "forms"
-    allow_browser_login = True
+    allow_browser_login = False  # /api/ is CSRF-exempt: a session cookie must not authenticate it
     openapi_spec_tag = "Forms"
 
     @staticmethod

@@ -1,5 +1,7 @@
 """Demo records for the monthly village forms: some reports on time, some late, some drafts, some missing.
 
+Which months: those of the year up to last month on the county's clock (``today`` comes from the
+caller; in January, all of last year), so a newcomer lands on a current period with something to chase.
 Why deterministic: the completeness screen of ``bin/demo`` should show the same figures on every
 machine and after every reload, so each unit and month is classified by a hash of (form, unit,
 period), not by a random draw. Loading again adds nothing (records are keyed like real ones).
@@ -23,7 +25,12 @@ from app.forms.services import current_forms, due_date, period_end
 from app.formulas import FormulaError, FType, compile_formula
 from app.orgs.models import OrgUnit
 
-DEMO_YEAR = 2025
+
+def demo_periods(today: dt.date) -> list[str]:
+    """The months before ``today``'s month in its year; in January the twelve months of last year."""
+    if today.month == 1:
+        return [f"{today.year - 1}-{m:02d}" for m in range(1, 13)]
+    return [f"{today.year}-{m:02d}" for m in range(1, today.month)]
 
 
 def _bucket(*parts: object) -> int:
@@ -31,10 +38,10 @@ def _bucket(*parts: object) -> int:
     return int(hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:8], 16) % 100
 
 
-def _status(form: FormDef, town_index: int, unit_code: str, period: str) -> str:
-    """on_time / late / draft / missing; later months and later towns report worse (something to chase)."""
+def _status(form: FormDef, town_index: int, unit_code: str, period: str, latest: bool) -> str:
+    """on_time / late / draft / missing; the latest month and later towns report worse (something to chase)."""
     h = _bucket(form.code, unit_code, period)
-    slack = 4 * (town_index % 4) + (15 if period.endswith("-12") else 0)
+    slack = 4 * (town_index % 4) + (15 if latest else 0)
     if h < 6 + slack:
         return "missing"
     if h < 9 + slack:
@@ -97,29 +104,29 @@ def sample_data(form: FormDef, period: str, seed: int) -> dict[str, Any] | None:
     return None
 
 
-def load_demo_records(year: int = DEMO_YEAR) -> int:
-    """Add the current tenant's demo reports for every monthly village form and month of ``year``."""
+def load_demo_records(today: dt.date) -> int:
+    """Add the current tenant's demo reports for every monthly village form and month of ``demo_periods``."""
     tenant_id = current_tenant_id()
     units = db.session.execute(select(OrgUnit.id, OrgUnit.code, OrgUnit.path, OrgUnit.level)
                                .where(OrgUnit.level.in_(("town", "village"))).order_by(OrgUnit.path)).all()
     towns = [u.path for u in units if u.level == "town"]
     villages = [u for u in units if u.level == "village"]
+    periods = demo_periods(today)
     added = 0
     for live in current_forms():
         form = live.form
         if form.periodicity != "monthly" or form.target != "village" or form.due_day is None:
             continue
         existing = set(db.session.scalars(select(FormRecord.natural_key).where(
-            FormRecord.form_code == form.code, FormRecord.period.like(f"{year}-%"))))
+            FormRecord.form_code == form.code, FormRecord.period.in_(periods))))
         rows = []
-        for month in range(1, 13):
-            period = f"{year}-{month:02d}"
+        for period in periods:
             due = due_date(form, period)
             assert due is not None
             for v in villages:
                 key = f"o{v.id}|{period}"
                 town_index = next((i for i, p in enumerate(towns) if v.path.startswith(p)), 0)
-                status = _status(form, town_index, v.code, period)
+                status = _status(form, town_index, v.code, period, period == periods[-1])
                 if key in existing or status == "missing":
                     continue
                 seed = _bucket("seed", form.code, v.code, period)
@@ -131,10 +138,13 @@ def load_demo_records(year: int = DEMO_YEAR) -> int:
                              dt.datetime.combine(due - dt.timedelta(days=days % 5), dt.time(10, seed % 60))
                              if status == "on_time" else
                              dt.datetime.combine(due + dt.timedelta(days=days), dt.time(15, seed % 60)))
+                if submitted is not None and submitted.date() >= today:
+                    continue  # not reported yet on the demo's today: it shows as outstanding
                 rows.append({"tenant_id": tenant_id, "form_code": form.code, "form_version": live.version,
                              "org_unit_id": v.id, "period": period, "natural_key": key, "data": data,
                              "status": "draft" if status == "draft" else "submitted", "submitted_at": submitted,
-                             "created_at": submitted or dt.datetime.combine(due, dt.time(9)), "row_version": 1})
+                             "created_at": submitted or dt.datetime.combine(min(due, today), dt.time(9)),
+                             "row_version": 1})
         if rows:
             db.session.execute(insert(FormRecord), rows)
             added += len(rows)

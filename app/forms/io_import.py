@@ -152,7 +152,7 @@ class FormImport:
             {c.field for c in self.columns if c.label in present}
         scope = current_scope()
         self.capture_path = scope.capture_path if scope else None
-        self.county_admin = scope is not None and scope.capture_path is None and not scope.read_only
+        self.county_admin = scope is not None and scope.county_wide_writer  # the same test as a screen's
         self._units: dict[str, tuple[int, str, str, str]] | None = None
         self._persons: dict[str, tuple[int, str, int | None]] | None = None
         self._existing: dict[str, _Existing] | None = None

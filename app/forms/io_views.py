@@ -21,7 +21,6 @@ from app.core.tenancy import current_tenant_id
 from app.documents.importer import template_xlsx
 from app.documents.pdf import render_pdf, send_pdf
 from app.documents.uploads import ACCEPTED, UploadRefused, max_upload_bytes, store_upload
-from app.documents.views import check_csrf, csrf_context
 from app.documents.xlsx_export import send_xlsx
 from app.forms import services
 from app.forms.io_export import export_xlsx
@@ -53,14 +52,13 @@ class FormIOView(BaseView):
         live = _live(code)
         FormImport(code)  # refused (422, in Chinese) for a form without a natural key
         return self.render_template("countydesk/forms/import.html", form=live.form, accepted=ACCEPTED,
-                                    max_mb=f"{max_upload_bytes() / 1024 / 1024:g}", **csrf_context())
+                                    max_mb=f"{max_upload_bytes() / 1024 / 1024:g}")
 
     @expose("/<code>/import", methods=["POST"])
     @has_access
     def post(self, code: str) -> Any:
         """Store the upload (size and type checked first), then queue a dry run — or the import itself."""
         _live(code)
-        check_csrf()
         FormImport(code)  # a form that cannot be imported is refused before the file is stored
         upload = request.files.get("file")
         if upload is None or not upload.filename:

@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from markupsafe import Markup
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, false, func, select
 
 from app.extensions import db
 from app.forms.definition import FormDef
@@ -37,8 +37,11 @@ def filtered_ids(code: str, org_unit_id: int | None, period: str | None, status:
     stmt = select(FormRecord.id).where(FormRecord.form_code == code)
     if org_unit_id:
         path = db.session.scalar(select(OrgUnit.path).where(OrgUnit.id == org_unit_id))
-        stmt = stmt.where(FormRecord.org_unit_id.in_(
-            select(OrgUnit.id).where(OrgUnit.path.startswith(path if path is not None else "\x00"))))
+        if path is None:  # no such unit in this county: nothing matches (not an error)
+            stmt = stmt.where(false())
+        else:
+            subtree = select(OrgUnit.id).where(OrgUnit.path.startswith(path, autoescape=True))
+            stmt = stmt.where(FormRecord.org_unit_id.in_(subtree))
     if period:
         stmt = stmt.where(FormRecord.period == period)
     if status:

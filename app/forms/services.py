@@ -404,8 +404,7 @@ def _natural_key(form: FormDef, org_unit_id: int | None, person_id: int | None, 
 
 def _check_lock(form: FormDef, period: str | None, today: dt.date | None) -> None:
     scope = current_scope()
-    county_admin = scope is not None and scope.capture_path is None and not scope.read_only
-    if not county_admin and is_locked(form, period, today):
+    if not (scope is not None and scope.county_wide_writer) and is_locked(form, period, today):
         locked_from = lock_date(form, period)
         raise PeriodLocked(f"「{form.name}」{period} 期已于 {locked_from} 锁定，只有县管理员可以修改")
 

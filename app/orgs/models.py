@@ -11,7 +11,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, sel
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from app.core.models import TenantScoped
-from app.core.tenancy import register_org_path_resolver
+from app.core.tenancy import reference_ids, register_org_path_resolver
 from app.extensions import db
 
 ORG_LEVELS = ("county", "town", "village", "group")
@@ -49,9 +49,10 @@ class OrgUnit(TenantScoped, db.Model):  # type: ignore[name-defined]
     children: Mapped[list[OrgUnit]] = relationship(back_populates="parent")
 
     def scope_org_ids(self, is_new: bool) -> list[int | None]:
-        """A new unit is captured under its parent; an existing one is itself in scope."""
-        parent_id = self.parent.id if self.parent is not None else self.parent_id
-        return [parent_id] if is_new else [self.id, parent_id]
+        """A new unit is captured under its parent; an existing one is itself in scope, and so are its
+        old and new parent (moving a unit out of the user's area, or into it, is refused)."""
+        parents = reference_ids(self, "parent_id")
+        return parents if is_new else [self.id, *parents]
 
     @property
     def level_label(self) -> str:

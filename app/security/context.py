@@ -6,6 +6,7 @@ before any tenant-scoped query runs, so scoping never recurses into loading the 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from flask import Flask, g, request, session
@@ -16,7 +17,7 @@ from jwt import PyJWTError
 from sqlalchemy import select
 
 from app.core.models import Tenant
-from app.core.tenancy import Scope, reset_scope, set_scope, sync_db_tenant
+from app.core.tenancy import NO_CAPTURE_UNIT, PLATFORM_ADMIN, Scope, reset_scope, set_scope, sync_db_tenant
 from app.extensions import db
 from app.orgs.models import OrgUnit
 from app.security.roles import ROLE_BY_NAME, RoleSpec
@@ -56,15 +57,16 @@ def selectable_tenants(user: Any) -> list[Tenant]:
 
 def scope_for(user: Any, chosen_tenant_id: int | None) -> Scope | None:
     roles = user_roles(user)
+    platform_admin = is_platform_admin(user)
     if user.tenant_id is not None:
         tenant_id: int | None = user.tenant_id
     else:
         allowed = {t.id for t in selectable_tenants(user)}
         tenant_id = chosen_tenant_id if chosen_tenant_id in allowed else min(allowed, default=None)
-    read_only = not is_platform_admin(user) and (not roles or all(r.read_only for r in roles))
-    scope = Scope(tenant_id=tenant_id, user_id=user.id, read_only=read_only)
-    needs_capture = roles and all(r.scope_level for r in roles) and not is_platform_admin(user)
-    if needs_capture:
+    read_only = not platform_admin and (not roles or all(r.read_only for r in roles))
+    codes = tuple(sorted({r.code for r in roles} | ({PLATFORM_ADMIN} if platform_admin else set())))
+    scope = Scope(tenant_id=tenant_id, user_id=user.id, read_only=read_only, roles=codes)
+    if roles and all(r.scope_level for r in roles) and not platform_admin:
         token = set_scope(scope)
         try:
             sync_db_tenant(db.session.connection())
@@ -74,7 +76,7 @@ def scope_for(user: Any, chosen_tenant_id: int | None) -> Scope | None:
         finally:
             reset_scope(token)
         # A clerk without a valid org scope may read but never write.
-        scope = Scope(tenant_id=tenant_id, user_id=user.id, capture_path=path or "\x00", read_only=read_only)
+        scope = replace(scope, capture_path=path or NO_CAPTURE_UNIT)
     return scope
 
 

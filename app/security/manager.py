@@ -41,3 +41,16 @@ class CountySecurityManager(SecurityManager):
         """
         return self.session.get(self.user_model, pk,
                                 options=[joinedload(self.user_model.roles), joinedload(self.user_model.groups)])
+
+    @property
+    def is_auth_limited(self) -> bool:
+        """FAB's own limit (web form only, per address) gives way to ``app.security.login_limits``."""
+        return False
+
+    def register_views(self) -> None:
+        super().register_views()
+        from flask import current_app
+
+        from app.security import login_limits
+
+        login_limits.install(current_app, self.limiter)

@@ -12,6 +12,7 @@ from app.core.idcard import mask_id_number, parse_id_number
 from app.core.models import TenantScoped
 from app.extensions import db
 from app.orgs.models import OrgUnit
+from app.staffing import pii
 
 APPOINTMENT_STATUS_LABELS = {"active": "在岗", "ended": "期满离任", "dismissed": "解聘"}
 APPOINTMENT_STATUSES = tuple(APPOINTMENT_STATUS_LABELS)
@@ -69,6 +70,15 @@ class Person(TenantScoped, db.Model):  # type: ignore[name-defined]
     @property
     def id_number_masked(self) -> str:
         return mask_id_number(self.id_number)
+
+    # As the current user may see them (``app.staffing.pii``): full for who keeps them, else masked.
+    @property
+    def phone_shown(self) -> str | None:
+        return pii.shown(self, "phone")
+
+    @property
+    def bank_card_shown(self) -> str | None:
+        return pii.shown(self, "bank_card")
 
     def __repr__(self) -> str:
         return self.name

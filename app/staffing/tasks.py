@@ -12,7 +12,7 @@ from app.jobs.queue import enqueue, report_progress
 
 
 def recompute(period: str, all_tenants: bool = False, strict: bool = False) -> dict[str, Any]:
-    """Job body: runs inside the tenant scope the job carries (``run_in_tenant``)."""
+    """Job body: runs in the scope the job carries, its starter's (``run_in_tenant``)."""
     from app.staffing.quotas import recompute_all_tenants, recompute_quotas
 
     run = recompute_all_tenants if all_tenants else recompute_quotas

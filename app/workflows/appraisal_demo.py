@@ -35,8 +35,6 @@ from app.workflows import appraisal
 from app.workflows.appraisal_models import AppraisalResult
 from app.workflows.appraisal_term import cycle_of, term_end_rule
 
-DEMO_YEARS = (2024, 2025)
-
 
 @dataclass
 class DemoReport:
@@ -162,10 +160,11 @@ def _store(person: Person, appt: Appointment, scheme: str, period: str, grade: s
     row.last_place = bool(flagged)
 
 
-def load_demo_appraisals(years: Sequence[int] = DEMO_YEARS, today: dt.date | None = None) -> DemoReport:
-    """For the current county: demo results of ``years`` (committed); see the module docstring."""
+def load_demo_appraisals(today: dt.date, years: Sequence[int] | None = None) -> DemoReport:
+    """For the current county: demo results of ``years`` (default: the year before ``today``, a closed year)."""
+    years = (today.year - 1,) if years is None else years
     report = DemoReport()
-    _monthly(years, today or dt.date.today(), report)
+    _monthly(years, today, report)
     _case_grades(years, report)
     db.session.commit()
     return report

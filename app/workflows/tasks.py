@@ -99,70 +99,92 @@ def _after_commit(session: Session) -> None:
         enqueue_task(tenant_id, user_id, step_id, name)
 
 
+STEP_TASK = "app.workflows.tasks.run_step_task"
+
+
 def enqueue_task(tenant_id: int | None, user_id: int | None, step_id: int, name: str) -> Any:
+    """Queue one task of a step, to run as a system job.
+
+    A task is the workflow's side effect of a move it already allowed, not the user's own edit: it
+    runs as the county (no capture area, no lock), with the user who moved the case (none for a
+    timer's move) for the audit trail.
+    """
     from rq import Retry
 
-    from app.jobs.queue import get_queue
+    from app.core.tenancy import Scope
+    from app.jobs.queue import enqueue_in_scope, get_queue
 
-    return get_queue("default").enqueue(
-        "app.workflows.tasks.run_task", tenant_id, user_id, step_id, name,
-        retry=Retry(max=MAX_ATTEMPTS - 1, interval=RETRY_INTERVALS),
-        meta={"tenant_id": tenant_id, "user_id": user_id, "workflow_step": step_id, "task": name},
-    )
+    def _enqueue() -> Any:
+        return enqueue_in_scope(
+            STEP_TASK, Scope(tenant_id=tenant_id, user_id=user_id), {"step_id": step_id, "name": name},
+            retry=Retry(max=MAX_ATTEMPTS - 1, interval=RETRY_INTERVALS),
+            meta={"workflow_step": step_id, "task": name},
+        )
+
+    if get_queue("default").is_async:
+        return _enqueue()
+    with current_app.app_context():  # inline: the job's session must not be the committing one
+        return _enqueue()
 
 
 # -- worker side -------------------------------------------------------------------------------
 
 def run_task(tenant_id: int, user_id: int | None, step_id: int, name: str) -> str:
-    """Job body. Inline (no Redis) it retries itself; with a worker RQ's ``Retry`` does."""
-    if not has_app_context():
-        from app import create_app
+    """A task run by hand, or queued by an earlier version: through the job wrapper, like a queued one."""
+    from app.jobs.queue import run_in_tenant
 
-        with create_app().app_context():
-            return run_task(tenant_id, user_id, step_id, name)
+    kwargs = {"step_id": step_id, "name": name}
+    if not has_app_context():
+        return str(run_in_tenant(STEP_TASK, tenant_id, user_id, kwargs))
+    with current_app.app_context():  # a session of its own, not the caller's
+        return str(run_in_tenant(STEP_TASK, tenant_id, user_id, kwargs))
+
+
+def run_step_task(step_id: int, name: str) -> str:
+    """Job body (in the scope the job carries). Inline (no Redis) it retries itself; with a worker RQ's
+    ``Retry`` does."""
     inline = not current_app.extensions["countydesk_queues"]["default"].is_async
     attempts = MAX_ATTEMPTS if inline else 1
     for attempt in range(attempts):
         try:
-            return _run_once(tenant_id, user_id, step_id, name)
+            return _run_once(step_id, name)
         except Exception:
             if attempt == attempts - 1:
                 raise
     raise AssertionError("unreachable")
 
 
-def _run_once(tenant_id: int, user_id: int | None, step_id: int, name: str) -> str:
-    from app.core.tenancy import Scope, reset_scope, set_scope
+def _run_once(step_id: int, name: str) -> str:
+    from app.core.tenancy import current_scope
     from app.extensions import db
     from app.workflows.models import WorkflowInstance, WorkflowStep
 
-    # Its own session and scope: this may run inside the committing session's after_commit (inline).
-    token = set_scope(Scope(tenant_id=tenant_id, user_id=user_id))
-    try:
-        with Session(db.engine) as session:
-            step = session.scalars(select(WorkflowStep).where(WorkflowStep.id == step_id)
-                                   .with_for_update()).first()
-            if step is None:
-                return "missing"
-            state = dict((step.tasks or {}).get(name) or {})
-            if state.get("status") == "done":
-                return "done already"
-            instance = session.get(WorkflowInstance, step.instance_id)
-            handler = task_handlers().get(name)
-            try:
-                if handler is None:
-                    raise LookupError(f"没有注册名为「{name}」的任务处理程序")
-                handler(TaskContext(session, tenant_id, user_id, instance, step, name))
-                _mark(step, name, state, "done", None)
-                session.commit()
-                return "done"
-            except Exception as exc:
-                session.rollback()
-                log.warning("workflow task %s of step %s failed: %s", name, step_id, exc)
-                _record_failure(step_id, name, f"{type(exc).__name__}: {exc}")
-                raise
-    finally:
-        reset_scope(token)
+    scope = current_scope()
+    if scope is None or scope.tenant_id is None:
+        raise LookupError("流程任务没有所属的县，无法执行")
+    # Its own session: this may run inside the committing session's after_commit (inline).
+    with Session(db.engine) as session:
+        step = session.scalars(select(WorkflowStep).where(WorkflowStep.id == step_id)
+                               .with_for_update()).first()
+        if step is None:
+            return "missing"
+        state = dict((step.tasks or {}).get(name) or {})
+        if state.get("status") == "done":
+            return "done already"
+        instance = session.get(WorkflowInstance, step.instance_id)
+        handler = task_handlers().get(name)
+        try:
+            if handler is None:
+                raise LookupError(f"没有注册名为「{name}」的任务处理程序")
+            handler(TaskContext(session, scope.tenant_id, scope.user_id, instance, step, name))
+            _mark(step, name, state, "done", None)
+            session.commit()
+            return "done"
+        except Exception as exc:
+            session.rollback()
+            log.warning("workflow task %s of step %s failed: %s", name, step_id, exc)
+            _record_failure(step_id, name, f"{type(exc).__name__}: {exc}")
+            raise
 
 
 def _mark(step: Any, name: str, state: dict[str, Any], status: str, error: str | None) -> None:

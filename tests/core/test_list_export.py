@@ -178,7 +178,7 @@ def test_too_long_an_export_is_refused_with_a_chinese_message(app, demo, client)
 
 def test_province_viewer_may_export_the_county_it_reads(app, demo, client):
     login(client, "fj_viewer")
-    client.get(f"/tenant/switch/{demo['tenant_ids']['shishi']}")
+    client.post(f"/tenant/switch/{demo['tenant_ids']['shishi']}")
     rows = _sheet(client.get("/orgunitview/export_xlsx/"))
     assert rows[0][0] == "代码" and len(rows) > 1
 

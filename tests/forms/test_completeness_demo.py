@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from app.core.tenancy import tenant_context
 from app.extensions import db
 from app.forms.completeness import completeness
 from app.forms.demo import load_demo_records
 from app.tenantio.loader import load_tenant_folder
+
+JANUARY_2026 = dt.date(2026, 1, 15)
+"""The demo's today in these tests: every month of 2025 is reported on."""
 
 
 def test_demo_reports_show_on_time_late_and_missing_and_loading_again_adds_nothing(app, copy_tenant):
@@ -14,7 +19,7 @@ def test_demo_reports_show_on_time_late_and_missing_and_loading_again_adds_nothi
     with app.app_context():
         tenant_id = load_tenant_folder(folder).tenant_id
         with tenant_context(tenant_id):
-            added = load_demo_records()
+            added = load_demo_records(JANUARY_2026)
             assert added > 0
             for code in ("XS_LH", "XS_TJ", "XS_GK"):  # the pack's minutes and ledgers, rules satisfied
                 rate = completeness(code, "2025-03").county
@@ -23,7 +28,7 @@ def test_demo_reports_show_on_time_late_and_missing_and_loading_again_adds_nothi
             december = completeness("XS_LH", "2025-12").county
             assert december.missing > completeness("XS_LH", "2025-03").county.missing  # the month to chase
             figures = [(r.code, r.on_time, r.late) for r in completeness("XS_TJ", "2025-06").towns]
-            assert load_demo_records() == 0
+            assert load_demo_records(JANUARY_2026) == 0
             assert [(r.code, r.on_time, r.late) for r in completeness("XS_TJ", "2025-06").towns] == figures
         db.session.remove()
 
@@ -35,7 +40,7 @@ def test_demo_reports_are_the_same_on_every_load(app, copy_tenant):
         with app.app_context():
             tenant_id = load_tenant_folder(folder).tenant_id
             with tenant_context(tenant_id):
-                load_demo_records()
+                load_demo_records(JANUARY_2026)
                 results.append([(r.code, r.expected, r.on_time, r.late, r.missing)
                                 for r in completeness("XS_YF", "2025-08").towns])
             db.session.remove()

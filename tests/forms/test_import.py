@@ -235,7 +235,7 @@ def test_import_screen_dry_run_job_then_confirm(app, demo, client, tmp_path, cle
 
 def test_import_screen_shows_row_problems(app, demo, client, tmp_path, cleanup):
     login(client, "ss_town")
-    rows = _rows(app, demo)
+    rows = _rows(app, demo, period=THIS_MONTH)  # the clerk's job keeps the clerk's period locks
     rows[0][HEADER.index("户籍人口")] = "abc"
     data = _write(tmp_path / "m.csv", HEADER, rows).read_bytes()
     resp = client.post(f"/forms/{MONTHLY}/import", data={"file": (io.BytesIO(data), "月报.csv"), "dry_run": "1"},

@@ -116,10 +116,13 @@ def test_import_problems_show_as_a_table_and_cannot_be_committed(app, county, cl
 
 
 def test_progress_of_a_running_job_is_polled_as_json(app, demo, client):
+    from app.security.models import CountyUser
+
     with app.app_context():
-        job = Job.create("app.jobs.queue.run_in_tenant", args=("x.y", demo["tenant_ids"]["shishi"], None, {}),
+        owner = db.session.scalar(select(CountyUser.id).where(CountyUser.username == "ss_town"))
+        job = Job.create("app.jobs.queue.run_in_tenant", args=("x.y", demo["tenant_ids"]["shishi"], owner, {}),
                          connection=app.extensions["countydesk_redis"],
-                         meta={"tenant_id": demo["tenant_ids"]["shishi"], "done": 3, "total": 12,
+                         meta={"tenant_id": demo["tenant_ids"]["shishi"], "user_id": owner, "done": 3, "total": 12,
                                "message": "已检查 3/12 行"})
         job.save()
     login(client, "ss_town")

@@ -118,7 +118,7 @@ def test_recompute_action_for_county_admins_redirects_to_the_job(app, ids, clien
 def test_recompute_action_refused_to_town_clerks_and_viewers(app, ids, client, user):
     login(client, user)
     if user == "fj_viewer":
-        client.get(f"/tenant/switch/{ids['shishi']}")
+        client.post(f"/tenant/switch/{ids['shishi']}")
     assert "重新计算" not in client.get("/staffingquotaview/list/").get_data(as_text=True)
     resp = client.post("/staffingquota/recompute/", data={"period": "2025-03"})
     assert resp.status_code in (302, 403) and not resp.headers.get("Location", "").startswith("/jobs/")

@@ -85,7 +85,7 @@ def test_api_lists_own_rows_and_has_no_write_routes(app, ids, client):
 
 def test_province_viewer_reads_quotas_of_its_region(app, ids, client):
     login(client, "fj_viewer")
-    client.get(f"/tenant/switch/{ids['shishi']}")
+    client.post(f"/tenant/switch/{ids['shishi']}")
     listing = client.get("/api/v1/staffing_quota/?q=(page_size:1)").get_json()
     assert listing["count"] == _count(app, ids["shishi"])
     assert client.get("/staffingquotaview/list/").status_code == 200
