@@ -90,6 +90,8 @@ def _bind(app: Flask) -> None:
             else:
                 appbuilder.add_api(spec.view) if _is_api(spec.view) else appbuilder.add_view_no_menu(spec.view)
         appbuilder.add_view_no_menu(TenantSwitchView)
+    # browsers ask for it on every page; a 404 there is a console error on every screen
+    app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.ico"))
     context.install(app)
     menu_cache.install(app)
     install_error_handlers(app)

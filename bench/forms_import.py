@@ -22,6 +22,7 @@ import csv
 import hashlib
 import json
 import os
+import secrets
 import sys
 import tempfile
 import time
@@ -116,7 +117,7 @@ def run(records: int = 100_000, url: str | None = None, keep_file: bool = False)
     write_csv(path, rows)
     print(f"  file: {path.stat().st_size / 1e6:.1f} MB CSV", flush=True)
     field_codes = [f.code for f in load_form(yaml.safe_load(FORM_FILE.read_text(encoding="utf-8"))).fields]
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "FAB_UPDATE_PERMS": False})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": secrets.token_hex(32), "FAB_UPDATE_PERMS": False})
     times: dict[str, float] = {}
     with app.app_context(), tenant_context(1):
         for label, dry in (("dry run", True), ("commit", False), ("re-run", False)):

@@ -23,6 +23,7 @@ import argparse
 import csv
 import json
 import logging
+import secrets
 import sys
 import tempfile
 import time
@@ -102,7 +103,7 @@ def fresh_schema(url: str) -> None:
     logging.disable(logging.INFO)  # alembic's progress lines; its env.py resets logger levels
     try:
         uploads = tempfile.mkdtemp(prefix="cd-bench-")
-        setup_database({"SQLALCHEMY_DATABASE_URI": url, "UPLOAD_FOLDER": uploads})
+        setup_database({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": secrets.token_hex(32), "UPLOAD_FOLDER": uploads})
     finally:
         logging.disable(logging.NOTSET)
 
@@ -124,7 +125,7 @@ def run_loader(url: str, folders: list[Path], expect_change: bool = True) -> flo
     from app import create_app
     from app.tenantio.loader import load_tenant_folder
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "FAB_UPDATE_PERMS": False})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": secrets.token_hex(32), "FAB_UPDATE_PERMS": False})
     with app.app_context():
         started = time.perf_counter()
         for folder in folders:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import statistics
 import sys
 import time
@@ -281,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from app import create_app
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "FAB_UPDATE_PERMS": False})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": secrets.token_hex(32), "FAB_UPDATE_PERMS": False})
     load_start = f"{os.getloadavg()[0]:.2f}"
     warm, report, _cpu = run_engine(app)  # also makes the version-1 rules
     print(f"  warm-up: {report.summary()} ({warm:.2f} s)")

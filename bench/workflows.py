@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     reset_workflows(url)
     from app import create_app
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "FAB_UPDATE_PERMS": False})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": secrets.token_hex(32), "FAB_UPDATE_PERMS": False})
     opened, elapsed = open_cycle(app)
     print(f"open the {YEAR} appraisal: {opened:,} cases in {sizes['tenants']:,} tenants in {elapsed:.2f} s "
           f"= {opened / elapsed:,.0f} instances/s (start_cycle, set-based)")

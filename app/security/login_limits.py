@@ -9,8 +9,9 @@ every attempt it covers is refused with 429 until its window passes, the right p
 
 The counts live in ``RATELIMIT_STORAGE_URI``: Redis (``REDIS_URL``) shares them between all server
 processes; ``memory://`` keeps them per process, so N processes allow N times the limit.
-The client address is the connection's, or behind ``COUNTYDESK_TRUSTED_PROXIES`` proxies (nginx: 1) the
-entry they appended to ``X-Forwarded-For``; without it, every client behind nginx would share one counter.
+The client address is ``request.remote_addr``: behind ``COUNTYDESK_TRUSTED_PROXIES`` proxies (nginx: 1)
+the app-wide ``ProxyFix`` (``app.security.web_protection``) sets it from the entry they appended to
+``X-Forwarded-For``; without it, every client behind nginx would share one counter.
 """
 
 from __future__ import annotations
@@ -39,17 +40,8 @@ def _limit() -> str:
     return str(current_app.config["AUTH_RATE_LIMIT"])
 
 
-def client_address() -> str:
-    """Entries a client wrote into X-Forwarded-For itself come first and are never trusted."""
-    hops = int(current_app.config.get("COUNTYDESK_TRUSTED_PROXIES") or 0)
-    forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",") if a.strip()]
-    if hops > 0 and len(forwarded) >= hops:
-        return forwarded[-hops]
-    return get_remote_address()
-
-
 def _address_key() -> str:
-    return "address:" + client_address()
+    return "address:" + get_remote_address()
 
 
 def _username() -> str:

@@ -24,6 +24,7 @@ from typing import Any
 from flask import Flask, abort, request
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 CSP = {
     "default-src": "'self'",
@@ -44,6 +45,11 @@ _ACTION_ENDPOINTS = {"action", "action_post"}
 def install(app: Flask) -> None:
     """Call before FAB registers its views (the API blueprints are CSRF-exempted as they are made)."""
     https = bool(app.config.get("COUNTYDESK_HTTPS"))
+    hops = int(app.config.get("COUNTYDESK_TRUSTED_PROXIES") or 0)
+    if hops > 0:
+        # the client's address and scheme as the trusted proxies saw them (login limits, Secure cookies,
+        # HSTS, redirects); entries a client forged into X-Forwarded-For come first and are ignored
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     # Talisman first: its nonce must exist even when the CSRF check refuses the request early.
     Talisman(
         app,

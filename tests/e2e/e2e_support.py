@@ -157,7 +157,7 @@ def visit(browser: Any) -> Iterator[Any]:
         page = context.new_page()
         errors: list[str] = []
         page.on("console", lambda msg: errors.append(f"console: {msg.text} ({msg.location.get('url')})")
-                if msg.type == "error" and not _is_favicon(msg.location.get("url", "")) else None)
+                if msg.type == "error" else None)
         page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
         page.on("response", lambda resp: errors.append(f"HTTP {resp.status}: {resp.url}") if resp.status >= 400
                 else None)
@@ -166,11 +166,6 @@ def visit(browser: Any) -> Iterator[Any]:
     yield _open
     for context in contexts:
         context.close()
-
-
-def _is_favicon(url: str) -> bool:
-    """The browser's own favicon probe (the app ships none): not an error of the page or its scripts."""
-    return url.endswith("/favicon.ico")
 
 
 def log_in(visit: Visit, base_url: str, username: str, password: str) -> None:

@@ -15,12 +15,6 @@ from support import is_postgres
 on_postgres = pytest.mark.skipif(not is_postgres(), reason="row-level security exists on PostgreSQL only")
 
 
-@pytest.fixture(autouse=True)
-def _logger_enabled(monkeypatch):
-    """Alembic's ``fileConfig`` (the test database's migrations) disables loggers that existed before it."""
-    monkeypatch.setattr(rls_check.log, "disabled", False)
-
-
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "countydesk.rls" and r.levelno == logging.WARNING]
 
