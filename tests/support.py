@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from flask.testing import FlaskClient
 
@@ -68,3 +69,42 @@ def drain_jobs(timeout: float = 120.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("background jobs did not finish in time")
+
+
+def database_digest(app: Any, tenant_id: int) -> dict[str, str]:
+    """Every table's rows as one county's transaction sees them (row-level security included).
+
+    Compare two digests to prove a refused request or command left the database exactly as it was.
+    """
+    import hashlib
+
+    from sqlalchemy import select
+
+    from app.core.tenancy import sync_db_tenant
+    from app.extensions import db
+
+    digest = {}
+    with app.app_context(), db.engine.connect() as conn:
+        sync_db_tenant(conn, tenant_id)
+        for table in db.metadata.sorted_tables:
+            rows = sorted(repr(tuple(r)) for r in conn.execute(select(table)))
+            digest[table.name] = hashlib.sha256("\n".join(rows).encode()).hexdigest() + f":{len(rows)}"
+    return digest
+
+
+def scope_probe() -> dict[str, Any]:
+    """A job body that answers the scope it runs in and the tenant row-level security was told.
+
+    Here, not in a test module, so the real worker of the PostgreSQL/Redis run can import it
+    (``bin/test`` puts ``tests/`` on the worker's path).
+    """
+    from sqlalchemy import text
+
+    from app.core.tenancy import current_scope
+    from app.extensions import db
+
+    scope = current_scope()
+    setting = None
+    if db.session.connection().dialect.name == "postgresql":
+        setting = db.session.scalar(text("SELECT current_setting('countydesk.tenant_id', true)"))
+    return {"scope": scope.as_dict() if scope else None, "db_tenant": setting}

@@ -6,7 +6,6 @@ The routes are read from ``app.url_map``: a route added later is covered without
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -15,10 +14,10 @@ import pytest
 from sqlalchemy import select
 from werkzeug.routing import IntegerConverter, Rule
 
-from app.core.tenancy import sync_db_tenant, tenant_context
+from app.core.tenancy import tenant_context
 from app.errors import CSRF_REFUSED
 from app.extensions import db, get_appbuilder
-from support import login
+from support import database_digest, login
 
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")
 TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -32,17 +31,6 @@ def csrf_on(app) -> Iterator[None]:
         yield
     finally:
         app.config["WTF_CSRF_ENABLED"] = before
-
-
-def database_digest(app, tenant_id: int) -> dict[str, str]:
-    """Every table's rows as one county's transaction sees them (row-level security included)."""
-    digest = {}
-    with app.app_context(), db.engine.connect() as conn:
-        sync_db_tenant(conn, tenant_id)
-        for table in db.metadata.sorted_tables:
-            rows = sorted(repr(tuple(r)) for r in conn.execute(select(table)))
-            digest[table.name] = hashlib.sha256("\n".join(rows).encode()).hexdigest() + f":{len(rows)}"
-    return digest
 
 
 def _rules(app, api: bool) -> list[tuple[Rule, str]]:

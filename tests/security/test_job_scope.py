@@ -13,9 +13,9 @@ import io
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
-from app.core.tenancy import Scope, current_scope, scope_context, tenant_context
+from app.core.tenancy import Scope, scope_context, tenant_context
 from app.extensions import db
 from app.forms.models import FormRecord
 from app.jobs.queue import enqueue, wait_for
@@ -28,15 +28,6 @@ FORM_HEADER = ["单位代码", "单位名称", "期间", "户籍人口", "计生
 TODAY = dt.date(2025, 6, 1)
 OPEN, LOCKED = "2025-05", "2025-03"  # on TODAY: May is still open, March locked since 15 April
 POP_PERIOD = "2039"
-
-
-def scope_probe() -> dict[str, Any]:
-    """Job body: the scope the job runs in, and the tenant row-level security was told."""
-    scope = current_scope()
-    setting = None
-    if db.session.connection().dialect.name == "postgresql":
-        setting = db.session.scalar(text("SELECT current_setting('countydesk.tenant_id', true)"))
-    return {"scope": scope.as_dict() if scope else None, "db_tenant": setting}
 
 
 def _csv(header: list[str], rows: list[list[Any]]) -> io.BytesIO:
@@ -106,14 +97,14 @@ def test_a_job_runs_in_exactly_the_scope_it_was_started_in(app, shishi):
                   read_only=False, roles=("town_clerk",))
     with app.app_context():
         with scope_context(clerk):
-            job = enqueue("test_job_scope.scope_probe", tenant_id=tenant_id, user_id=4242)
+            job = enqueue("support.scope_probe", tenant_id=tenant_id, user_id=4242)
         assert wait_for(job) == "finished", job.latest_result()
         seen = job.return_value()
         assert Scope.from_dict(seen["scope"]) == clerk
         assert seen["db_tenant"] in (None, str(tenant_id))  # PostgreSQL's row-level security follows
         assert (job.meta["tenant_id"], job.meta["user_id"]) == (tenant_id, 4242)
         # started with no user in scope (CLI, scheduler): the system acting for the county, as before
-        bare = enqueue("test_job_scope.scope_probe", tenant_id=tenant_id, user_id=None)
+        bare = enqueue("support.scope_probe", tenant_id=tenant_id, user_id=None)
         assert wait_for(bare) == "finished"
         assert Scope.from_dict(bare.return_value()["scope"]) == Scope(tenant_id=tenant_id)
 

@@ -40,14 +40,15 @@ def _tenant_id(slug: str) -> int:
 
 def test_gl3_missed_refill_deadline_is_a_notice_for_the_county_until_refilled(app, wf):
     with app.app_context():
-        inst_id = start_gl_vacancy(dt.datetime(2025, 12, 31, 9, 0))
+        # far ahead: the real worker's tick (PostgreSQL/Redis run) fires by the real clock, not before the test
+        inst_id = start_gl_vacancy(dt.datetime(2040, 12, 31, 9, 0))
         with as_user("gl_admin") as admin:
             assert services.inbox(admin).notices == []
-            assert fire_due(dt.datetime(2026, 2, 28, 9, 0)).escalated == 1
-            assert fire_due(dt.datetime(2026, 3, 5)).escalated == 0  # the timer firing again adds nothing
+            assert fire_due(dt.datetime(2041, 2, 28, 9, 0)).escalated == 1
+            assert fire_due(dt.datetime(2041, 3, 5)).escalated == 0  # the timer firing again adds nothing
             [item] = services.inbox(admin).notices
             assert item.instance.id == inst_id and item.state_label == "代理中（2个月内补选）"
-            assert "「岗位空缺补选」「代理中（2个月内补选）」环节已逾期（期限 2026-02-28 09:00）" in item.notice.message
+            assert "「岗位空缺补选」「代理中（2个月内补选）」环节已逾期（期限 2041-02-28 09:00）" in item.notice.message
             assert db.session.scalar(select(func.count()).select_from(WorkflowNotice)) == 1
             [step] = db.session.scalars(select(WorkflowStep).where(WorkflowStep.action == "escalate")).all()
             assert "提请上一级督办" in step.comment and "县管理员" in step.comment
