@@ -9,6 +9,8 @@ import click
 from app.cli import with_light_appcontext
 
 TARGETS = ("village", "town", "county", "person")
+EXPRESSION_ARGS = {"ignore_unknown_options": True}
+"""A formula may start with a minus (``-1 + 2``): as typed, it is the expression, not an unknown option."""
 
 
 def _variables(target: str) -> tuple[Any, ...]:
@@ -33,16 +35,16 @@ def formula_group() -> None:
     """公式检查与试算"""
 
 
-@formula_group.command("check")
-@click.argument("expr")
+@formula_group.command("check", context_settings=EXPRESSION_ARGS)
+@click.argument("expr", nargs=-1, required=True)
 @click.option("--tenant", "slug", help="在该县的组织机构上预览结果（最多 10 个）")
 @click.option("--on", "target", type=click.Choice(TARGETS), default="village", show_default=True,
               help="公式作用的对象")
 @click.option("--period", default=None, help="预览用的人口数据期间（默认最新）")
 @with_light_appcontext(needs_database=lambda options: bool(options.get("slug")))
-def check_command(expr: str, slug: str | None, target: str, period: str | None) -> None:
+def check_command(expr: tuple[str, ...], slug: str | None, target: str, period: str | None) -> None:
     """检查公式：语法、变量与类型；给出 --tenant 时在真实单位上预览。"""
-    formula = _compile(expr, target)
+    formula = _compile(" ".join(expr), target)
     click.echo(f"公式正确，结果类型：{formula.result_type.zh}；使用变量：{'、'.join(formula.variables_used) or '无'}")
     if slug and target != "person":
         for line in _preview(formula, slug, target, period):
@@ -78,18 +80,18 @@ def _preview(formula: Any, slug: str, level: str, period: str | None) -> list[st
     return lines
 
 
-@formula_group.command("eval")
-@click.argument("expr")
+@formula_group.command("eval", context_settings=EXPRESSION_ARGS)
+@click.argument("expr", nargs=-1, required=True)
 @click.option("--var", "pairs", multiple=True, help="变量取值，如 --var 计生常住人口=3200（可用代码或中文名）")
 @click.option("--on", "target", type=click.Choice(TARGETS), default="village", show_default=True)
 @with_light_appcontext()
-def eval_command(expr: str, pairs: tuple[str, ...], target: str) -> None:
+def eval_command(expr: tuple[str, ...], pairs: tuple[str, ...], target: str) -> None:
     """按给定变量值计算公式，并列出用到的输入。"""
     import datetime as dt
 
     from app.formulas import FormulaError, FType
 
-    formula = _compile(expr, target)
+    formula = _compile(" ".join(expr), target)
     by_name = {v.code: v for v in _variables(target)} | {v.label: v for v in _variables(target)}
     values: dict[str, object] = {}
     for pair in pairs:

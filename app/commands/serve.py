@@ -33,6 +33,18 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return self.application
 
 
+def process_layout(app: Flask, workers: int) -> dict[str, Any]:
+    """Worker processes with Redis; without it, one process with ``workers`` × 2 threads.
+
+    Why: without ``REDIS_URL`` background jobs run inline and are kept in that process's memory
+    (and so are the login counts). With several processes, a job started in one is "not found" when
+    its progress page is served by another, and each process counts logins on its own.
+    """
+    if app.config.get("REDIS_URL"):
+        return {"workers": workers, "worker_class": "sync"}
+    return {"workers": 1, "worker_class": "gthread", "threads": max(2, workers * 2)}
+
+
 def run_gunicorn(app: Flask, bind: str, workers: int, on_exit: Callable[[], None] | None = None) -> None:
     """Serve until SIGINT/SIGTERM (gunicorn's own handling); ``on_exit`` runs as the master stops."""
     from app.extensions import db
@@ -41,7 +53,7 @@ def run_gunicorn(app: Flask, bind: str, workers: int, on_exit: Callable[[], None
         db.engine.dispose()
     options: dict[str, Any] = {
         "bind": bind,
-        "workers": workers,
+        **process_layout(app, workers),
         "preload_app": True,
         "accesslog": "-",
         "errorlog": "-",
@@ -64,5 +76,8 @@ def serve_command(bind: str, workers: int) -> None:
     from app.cli import build_app
 
     app = build_app()
-    click.echo(f"CountyDesk 服务地址 http://{bind}/（{workers} 个工作进程，Ctrl-C 停止）")
+    layout = process_layout(app, workers)
+    shape = (f"{layout['workers']} 个工作进程" if layout["worker_class"] == "sync"
+             else f"未设置 REDIS_URL：1 个进程、{layout['threads']} 个线程，后台任务在进程内执行")
+    click.echo(f"CountyDesk 服务地址 http://{bind}/（{shape}，Ctrl-C 停止）")
     run_gunicorn(app, bind, workers)

@@ -87,6 +87,7 @@ def _run_as_job(period: str, tenant_id: int | None, all_tenants: bool, strict: b
 def report_command(slug: str, period: str, fmt: str, output: Any) -> None:
     """输出一个期间的定额报表：每个有定额的单位和岗位一行，按组织路径排序。"""
     from app.core.tenancy import tenant_context
+    from app.documents.xlsx_export import csv_text
     from app.staffing.quota_models import format_count
     from app.staffing.rules import period_end
 
@@ -98,9 +99,9 @@ def report_command(slug: str, period: str, fmt: str, output: Any) -> None:
         rows = report_rows(period)
     writer = csv.writer(output or sys.stdout, lineterminator="\n")
     writer.writerow(REPORT_HEADER)
-    for row in rows:
-        writer.writerow([row.code, row.name, row.position, format_count(row.quota), row.staffed,
-                         format_count(row.vacant)])
+    for row in rows:  # names typed by clerks: "=…" leaves as text, behind a ' (as every CSV export)
+        writer.writerow([csv_text(row.code), csv_text(row.name), csv_text(row.position), format_count(row.quota),
+                         row.staffed, format_count(row.vacant)])
 
 
 def report_rows(period: str) -> list[Any]:

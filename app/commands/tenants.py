@@ -15,14 +15,15 @@ def tenant_group() -> None:
 
 @tenant_group.command("load")
 @click.argument("folders", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--rename", is_flag=True, help="允许目录改变已有县的名称、地区或根单位（确是同一县改名时用）")
 @with_appcontext
-def load_command(folders: tuple[str, ...]) -> None:
+def load_command(folders: tuple[str, ...], rename: bool) -> None:
     """导入（或更新）一个或多个租户目录；有错误时不做任何修改。"""
     from app.tenantio.loader import load_tenant_folder
 
     for folder in folders:
         try:
-            report = load_tenant_folder(folder)
+            report = load_tenant_folder(folder, rename=rename)
         except TenantFolderInvalid as exc:
             raise click.ClickException(f"{folder}：{exc.message}") from exc
         click.echo(report.summary())

@@ -23,7 +23,8 @@ Hooks a model may define (all optional):
   differs are kept.
 
 Bulk Core writes (tenant loader, quota recompute) are not seen by the ORM; they record one
-summary event with :func:`record_summary`.
+summary event with :func:`record_summary`, and the rows they update one event each with
+:func:`record_bulk_updates` (old and new values: an accidental overwrite by a file can be seen and undone).
 """
 
 from __future__ import annotations
@@ -260,6 +261,29 @@ def record_summary(conn: Connection, tenant_id: int, entity: str, row_id: int, a
         tenant_id=tenant_id, entity=entity, row_id=row_id, action=action,
         user_id=scope.user_id if scope else None, at=_now(), before=None, after=json_safe(after),
         source=(_source.get() or source or current_source())[:64]))
+
+
+def record_bulk_updates(conn: Connection, tenant_id: int, entity: str,
+                        changes: list[tuple[int, dict[str, Any], dict[str, Any]]], source: str | None = None) -> None:
+    """One ``update`` event per row of a bulk Core UPDATE, ``(row id, old values, new values)`` of the changed
+    columns, written in one statement (ID numbers masked as in every event)."""
+    if not changes:
+        return
+    scope = current_scope()
+    user_id, at = (scope.user_id if scope else None), _now()
+    label = (_source.get() or source or current_source())[:64]
+
+    def masked(values: dict[str, Any]) -> Any:
+        out = dict(values)
+        for key in MASKED_KEYS:
+            if out.get(key):
+                out[key] = mask_id_number(out[key])
+        return json_safe(out)
+
+    conn.execute(AuditEvent.__table__.insert(), [
+        {"tenant_id": tenant_id, "entity": entity[:64], "row_id": row_id, "action": "update", "user_id": user_id,
+         "at": at, "before": masked(before), "after": masked(after), "source": label}
+        for row_id, before, after in changes])
 
 
 def history(entity: str, row_id: int) -> list[AuditEvent]:

@@ -56,8 +56,26 @@ class CheckedBase(Generic[T]):
 # -- saving ---------------------------------------------------------------------------------------
 
 
+MAX_VERSION = 2**31 - 1
+"""Version numbers are 32-bit integers in every database; a larger one names no version."""
+MAX_CODE = 64
+
+
+def plausible_key(code: Any, version: Any = None) -> bool:
+    """Whether a code (and version) from a URL or a form can name a stored definition at all.
+
+    Why: a URL may carry anything; a NUL byte or a 20-digit number is not a lookup the database
+    refuses politely (PostgreSQL rejects NUL in text, SQLite overflows), so it is "not found" here.
+    """
+    if not isinstance(code, str) or not code or len(code) > MAX_CODE or any(ord(c) < 32 for c in code):
+        return False
+    return version is None or (isinstance(version, int) and 0 < version <= MAX_VERSION)
+
+
 def latest_version(model: Any, code: str) -> int | None:
     """The highest stored version of ``code`` in ``model`` (None: never saved)."""
+    if not plausible_key(code):
+        return None
     return db.session.scalar(select(func.max(model.version)).where(model.code == code))
 
 
@@ -102,6 +120,8 @@ def version_list(model: Any, code: str, unsigned: Callable[[Any], str]) -> list[
     """Every version of ``code``, newest first, with who saved it (``unsigned(row)`` when nobody did) and when."""
     from app.security.models import CountyUser
 
+    if not plausible_key(code):
+        return []
     rows = db.session.scalars(select(model).where(model.code == code).order_by(model.version.desc())).all()
     ids = {r.created_by for r in rows if r.created_by}
     users = dict(db.session.execute(select(CountyUser.id, CountyUser.username)
@@ -113,6 +133,8 @@ def version_list(model: Any, code: str, unsigned: Callable[[Any], str]) -> list[
 
 def stored_version(model: Any, code: str, version: int | None = None) -> Any:
     """A stored version (latest when None) of the current county's ``code``, or None."""
+    if not plausible_key(code, version or None):
+        return None
     stmt = select(model).where(model.code == code)
     stmt = stmt.where(model.version == version) if version else stmt.order_by(model.version.desc())
     return db.session.scalars(stmt.limit(1)).first()
@@ -143,12 +165,15 @@ def posted_action() -> tuple[str, int | None]:
     The CSRF token was already checked for every POST (``app.security.web_protection``).
     """
     posted = request.form.get("base_version", "")
-    return request.form.get("action", "check"), int(posted) if posted.isdigit() else None
+    number = int(posted) if posted.isascii() and posted.isdigit() and len(posted) < 11 else None
+    return request.form.get("action", "check"), number
 
 
 def diff_args() -> tuple[int, int]:
     """The two version numbers of a diff request (400 unless both are numbers)."""
     a, b = request.args.get("a", ""), request.args.get("b", "")
-    if not (a.isdigit() and b.isdigit()):
+    if not (a.isascii() and a.isdigit() and b.isascii() and b.isdigit()):
         abort(400)
+    if not (0 < int(a) <= MAX_VERSION and 0 < int(b) <= MAX_VERSION):
+        abort(404)
     return int(a), int(b)

@@ -30,14 +30,18 @@ from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_appbuilder.widgets import ListWidget
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _
-from sqlalchemy import select
+from sqlalchemy import inspect, select
+from sqlalchemy.exc import DataError
 from werkzeug.routing import BuildError
 from wtforms import HiddenField
 
+from app.core import schema_messages  # noqa: F401  (Chinese marshmallow messages before FAB builds schemas)
+from app.core.api_answers import ChineseAnswers
 from app.core.audit import committed_snapshot, entity_of, history
 from app.core.audit_display import reference_labels, shown
 from app.core.errors import CountyDeskError
 from app.core.idcard import IdNumberError, mask_id_number
+from app.core.input_rules import api_validators, form_validators, screen_labels
 from app.core.locking import (
     VERSION_KEY,
     VERSION_MISSING_KEY,
@@ -49,6 +53,7 @@ from app.core.locking import (
     parse_version,
 )
 from app.core.tenancy import check_may_change, current_scope
+from app.core.write_guard import guard_datamodel
 from app.extensions import db
 
 VERSION_LABEL = _("版本")
@@ -92,7 +97,10 @@ class TenantModelView(ModelView):
             extra: dict[str, Any] = getattr(self, "edit_form_extra_fields", None) or {}
             self.edit_columns = [*columns, VERSION_KEY]
             self.edit_form_extra_fields = {**extra, VERSION_KEY: HiddenField(filters=[_to_int])}
+        self.validators_columns = form_validators(model, _column_keys(model), self.label_columns,
+                                                  getattr(self, "validators_columns", None))
         super().__init__(**kwargs)
+        guard_datamodel(self.datamodel, lambda: {k: str(v) for k, v in self.label_columns.items()})
 
     def pre_add(self, item: Any) -> None:
         """The write guard asked before FAB saves: FAB shows a refusal at save only as "Database Error"."""
@@ -314,7 +322,12 @@ def _usernames(ids: set[int]) -> dict[int, str]:
     return {r.id: r.username for r in rows}
 
 
-class TenantModelApi(ModelRestApi):
+def _column_keys(model: type) -> list[str]:
+    mapper: Any = inspect(model)
+    return [c.key for c in mapper.column_attrs]
+
+
+class TenantModelApi(ChineseAnswers, ModelRestApi):
     page_size = 50
     max_page_size = 500
     allow_browser_login = False  # /api/ is CSRF-exempt: a session cookie must not authenticate it
@@ -326,11 +339,21 @@ class TenantModelApi(ModelRestApi):
                 columns = getattr(self, attr, None)
                 if columns and VERSION_KEY not in columns:
                     setattr(self, attr, [*columns, VERSION_KEY])
+        model = self.datamodel.obj
+        self.validators_columns = api_validators(model, _column_keys(model), screen_labels(model),
+                                                 getattr(self, "validators_columns", None))
         super().__init__()
+        guard_datamodel(self.datamodel, lambda: {k: str(v) for k, v in screen_labels(model).items()})
 
-    def _answer_refusals(self, write: Callable[..., Any], *args: Any) -> Any:
+    def get_headless(self, pk: Any, **kwargs: Any) -> Any:
+        return self._answer_refusals(super().get_headless, pk, **kwargs)
+
+    def get_list_headless(self, **kwargs: Any) -> Any:
+        return self._answer_refusals(super().get_list_headless, **kwargs)
+
+    def _answer_refusals(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
-            return write(*args)
+            return write(*args, **kwargs)
         except EditConflict as exc:
             db.session.rollback()
             return self.response(409, message=exc.message, current_version=exc.current_version,
@@ -339,6 +362,9 @@ class TenantModelApi(ModelRestApi):
             db.session.rollback()
             status = exc.status if isinstance(exc, CountyDeskError) else 422
             return self.response(status, message=getattr(exc, "message", str(exc)))
+        except (OverflowError, DataError):  # a related id beyond the database's integers, read by the schema
+            db.session.rollback()
+            return self.response(422, message="有编号或数值超出允许范围（太大），请检查后重试")
 
     def post_headless(self) -> Any:
         return self._answer_refusals(super().post_headless)

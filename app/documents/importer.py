@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from app.core.errors import CountyDeskError
 
-MAX_PROBLEMS_KEPT = 1000
+MAX_PROBLEMS_KEPT = 200
+"""Problems kept (and shown); beyond them only the count: a broken big file must not list a million lines."""
+MAX_VALUE_SHOWN = 100
 PROGRESS_EVERY = 500
 
 Progress = Callable[[int, int, str], None]
@@ -74,18 +76,33 @@ class ImportResult:
     total_rows: int = 0
     counts: ImportCounts = field(default_factory=ImportCounts)
     problems: list[ImportProblem] = field(default_factory=list)
+    """The first ``MAX_PROBLEMS_KEPT``; ``problem_count`` counts them all."""
     committed: bool = False
+    problem_count: int = 0
+
+    def add(self, problem: ImportProblem) -> None:
+        self.problem_count += 1
+        if len(self.problems) < MAX_PROBLEMS_KEPT:
+            value = problem.value
+            if value is not None and len(value) > MAX_VALUE_SHOWN:
+                problem = replace(problem, value=value[:MAX_VALUE_SHOWN] + "……")
+            self.problems.append(problem)
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problem_count
+
+    @property
+    def unlisted(self) -> int:
+        return self.problem_count - len(self.problems)
 
     @property
     def message(self) -> str:
         c = self.counts
         figures = f"新增 {c.new} 行，修改 {c.changed} 行，未变 {c.unchanged} 行"
-        if self.problems:
-            return f"发现 {len(self.problems)} 个问题，未写入任何数据（共 {self.total_rows} 行）"
+        if self.problem_count:
+            more = f"（还有 {self.unlisted} 条问题未列出）" if self.unlisted else ""
+            return f"发现 {self.problem_count} 个问题{more}，未写入任何数据（共 {self.total_rows} 行）"
         if self.dry_run:
             return f"试导入通过，未写入数据：将{figures}（共 {self.total_rows} 行）"
         return f"导入完成：{figures}（共 {self.total_rows} 行）"
@@ -95,7 +112,7 @@ class ImportResult:
         return {
             "kind": "import", "dry_run": self.dry_run, "committed": self.committed, "ok": self.ok,
             "total_rows": self.total_rows, **asdict(self.counts), "message": self.message,
-            "problem_count": len(self.problems),
+            "problem_count": self.problem_count, "unlisted": self.unlisted,
             "problems": [asdict(p) for p in self.problems[:MAX_PROBLEMS_KEPT]],
         }
 
@@ -140,28 +157,30 @@ def run_import(handler: RowHandler, file_path: str | Path, dry_run: bool, progre
     result.total_rows = total = len(table.rows)
     header_problem = check_header(handler, table.header)
     if header_problem is not None:
-        result.problems.append(header_problem)
+        result.add(header_problem)
         report(0, total, "表头不符，未检查数据行")
         return result
+    for line, column, why in table.problems:  # cells no handler may take (control characters, beyond the header)
+        result.add(ImportProblem(line, column, None, why))
     report(0, total, f"开始检查 {total} 行")
     clean_rows: list[Any] = []
     seen: dict[Hashable, int] = {}
     for done, (number, values) in enumerate(table.rows, start=1):
         by_field = {c.field: values.get(c.label, "") for c in handler.columns}
         clean, problems = handler.parse(by_field)
-        result.problems.extend(replace(p, row=number) if p.row is None else p for p in problems)
+        for p in problems:
+            result.add(replace(p, row=number) if p.row is None else p)
         if clean is not None and not problems:
             key = handler.key(clean)
             if key in seen:
                 shown = "，".join(f"{c.label}={by_field[c.field]}" for c in handler.columns if c.required)
-                result.problems.append(ImportProblem(number, None, shown,
-                                                     f"与第 {seen[key]} 行重复：同一记录在文件中只能出现一次"))
+                result.add(ImportProblem(number, None, shown, f"与第 {seen[key]} 行重复：同一记录在文件中只能出现一次"))
             else:
                 seen[key] = number
                 clean_rows.append(clean)
         if done % PROGRESS_EVERY == 0 or done == total:
-            report(done, total, f"已检查 {done}/{total} 行，发现 {len(result.problems)} 个问题")
-    if result.problems:
+            report(done, total, f"已检查 {done}/{total} 行，发现 {result.problem_count} 个问题")
+    if result.problem_count:
         session.rollback()
         report(total, total, result.message)
         return result
@@ -169,17 +188,23 @@ def run_import(handler: RowHandler, file_path: str | Path, dry_run: bool, progre
     try:
         result.counts = handler.apply(clean_rows, session)
         session.flush()
-    except (CountyDeskError, IntegrityError) as exc:
+        if dry_run:
+            session.rollback()  # the dry run's changes were never committed: nothing is written
+        else:
+            session.commit()  # inside the try: the audit rows and deferred checks are written here
+            result.committed = True
+    except (CountyDeskError, IntegrityError, DataError) as exc:
         session.rollback()
-        why = exc.message if isinstance(exc, CountyDeskError) else "数据库拒绝写入（与已有记录冲突）"
-        result.problems.append(ImportProblem(None, None, None, why))
+        if isinstance(exc, CountyDeskError):
+            why = exc.message
+        elif isinstance(exc, IntegrityError):
+            why = "数据库拒绝写入（与已有记录冲突，如重复的单位与期间或身份证号）：请核对后重新导入"
+        else:
+            why = "数据库拒绝写入（有数值过大或文字过长的单元格）：请核对后重新导入"
+        result.counts = ImportCounts()
+        result.add(ImportProblem(None, None, None, why))
         report(total, total, result.message)
         return result
-    if dry_run:
-        session.rollback()  # the dry run's changes were never committed: nothing is written
-    else:
-        session.commit()
-        result.committed = True
     report(total, total, result.message)
     return result
 

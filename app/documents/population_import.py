@@ -12,11 +12,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.text_rules import ascii_digits
 from app.documents.importer import ImportColumn, ImportCounts, ImportProblem, upsert_by_key
 from app.orgs.models import POPULATION_FIELDS, POPULATION_LABELS, OrgUnit, PopulationFact
-from app.tenantio.folder import PERIOD_RE
-
-MAX_COUNT = 10_000_000
+from app.tenantio.folder import MAX_COUNT, NUMBER_RE, PERIOD_RE
 
 
 class PopulationImport:
@@ -39,7 +38,8 @@ class PopulationImport:
 
     def parse(self, row: dict[str, str]) -> tuple[dict[str, Any] | None, list[ImportProblem]]:
         problems: list[ImportProblem] = []
-        code, period = row["org_code"].strip(), row["period"].strip()
+        # full-width digits typed with a Chinese input method mean the same unit and period (no phantom ２０２５)
+        code, period = ascii_digits(row["org_code"].strip()), ascii_digits(row["period"].strip())
         org_id = self.org_ids().get(code)
         if not code:
             problems.append(ImportProblem(None, "单位代码", code, "单位代码不能为空"))
@@ -49,14 +49,14 @@ class PopulationImport:
             problems.append(ImportProblem(None, "期间", period, "期间无效，应为年份 2025 或年月 2025-03"))
         clean: dict[str, Any] = {"org_unit_id": org_id, "period": period}
         for f in POPULATION_FIELDS:
-            text = (row.get(f) or "").strip().replace(",", "")
+            text = ascii_digits((row.get(f) or "").strip()).replace(",", "").replace("，", "")
             if not text:
                 clean[f] = None
                 continue
             label = POPULATION_LABELS[f]
-            if not text.isdigit():
-                problems.append(ImportProblem(None, label, row.get(f), "应为非负整数"))
-            elif int(text) > MAX_COUNT:
+            if not NUMBER_RE.fullmatch(text):  # not str.isdigit: it takes "²" and "١", which int() refuses
+                problems.append(ImportProblem(None, label, row.get(f), "应为非负整数，不能有小数或负号"))
+            elif len(text) > 9 or int(text) > MAX_COUNT:
                 problems.append(ImportProblem(None, label, row.get(f), f"数值过大（超过 {MAX_COUNT}）"))
             else:
                 clean[f] = int(text)

@@ -22,10 +22,13 @@ from typing import IO
 from flask import current_app, has_app_context
 
 from app.core.errors import CountyDeskError, NotFound
-from app.tenantio.tables import Table, decode_text, load_table
+from app.tenantio.tables import Table, check_xlsx_archive, decode_text, load_table
 
 DEFAULT_MAX_UPLOAD_MB = 20
 ACCEPTED = "Excel 工作簿（.xlsx）或 CSV（UTF-8 或 GBK 编码）"
+ENCODING_CHOICES = (("", "CSV 编码：自动识别（UTF-8，或只含常用汉字的 GBK）"), ("utf-8", "CSV 编码：UTF-8"),
+                    ("gbk", "CSV 编码：GBK（含生僻字的 GBK 文件请选此项）"))
+"""What an upload form offers for a CSV's encoding."""
 CHUNK = 1 << 16
 ATTACHMENT_TYPES = {"pdf": "application/pdf", "jpg": "image/jpeg", "png": "image/png",
                     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -90,14 +93,21 @@ def _zip_members(data: bytes, broken: str) -> set[str]:
         raise UploadRefused(broken) from exc
 
 
-def detect_kind(data: bytes, name: str = "") -> str:
-    """``xlsx`` or ``csv`` from the bytes themselves; anything else is refused in Chinese."""
+def detect_kind(data: bytes, name: str = "", encoding: str | None = None) -> str:
+    """``xlsx`` or ``csv`` from the bytes themselves; anything else is refused in Chinese.
+
+    ``encoding``: what the user said the CSV is in (``utf-8``/``gbk``); unsaid, UTF-8 or plausible GBK.
+    """
     label = f"「{name}」" if name else "上传的文件"
     if not data.strip():
         raise UploadRefused(f"{label}是空文件。只接受 {ACCEPTED}")
     if data[:4] == b"PK\x03\x04":
         names = _zip_members(data, f"{label}是损坏的压缩文件，不是有效的 xlsx。只接受 {ACCEPTED}")
         if "[Content_Types].xml" in names and "xl/workbook.xml" in names:
+            try:  # an archive that would inflate past the limits is refused before anything opens it
+                check_xlsx_archive(io.BytesIO(data))
+            except ValueError as exc:
+                raise UploadRefused(f"{label}：{exc}") from None
             return "xlsx"
         raise UploadRefused(f"{label}是压缩包（zip/docx 等），不是 Excel 工作簿。只接受 {ACCEPTED}")
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
@@ -106,9 +116,9 @@ def detect_kind(data: bytes, name: str = "") -> str:
     if data[:2] == b"MZ" or data[:4] in (b"\x7fELF", b"%PDF") or b"\x00" in data[:8192]:
         raise UploadRefused(f"{label}不是表格文件（看起来是程序、PDF 或其他二进制文件）。只接受 {ACCEPTED}")
     try:
-        decode_text(data)
+        decode_text(data, encoding)
     except ValueError as exc:
-        raise UploadRefused(f"{label}的文字编码无法识别。只接受 {ACCEPTED}") from exc
+        raise UploadRefused(f"{label}：{exc}") from None
     return "csv"
 
 
@@ -181,10 +191,15 @@ def _tenant_slug() -> str:
     return str(tenant.slug)
 
 
-def store_upload(stream: IO[bytes], original_name: str = "") -> StoredUpload:
-    """Check size and type, then write the file under the current tenant's upload folder."""
+def store_upload(stream: IO[bytes], original_name: str = "", encoding: str | None = None) -> StoredUpload:
+    """Check size and type, then write the file under the current tenant's upload folder.
+
+    A CSV in a stated encoding is stored as UTF-8: the job that reads it later needs no one's word for it.
+    """
     data = read_limited(stream)
-    kind = detect_kind(data, original_name)
+    kind = detect_kind(data, original_name, encoding)
+    if kind == "csv" and encoding:
+        data = decode_text(data, encoding).encode("utf-8")
     folder = upload_root() / _tenant_slug()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}.{kind}"
@@ -212,9 +227,9 @@ def upload_path(upload_id: str, root: str | Path | None = None) -> Path:
     return path
 
 
-def read_upload(path: Path) -> Table:
+def read_upload(path: Path, encoding: str | None = None) -> Table:
     """Header and rows (values as strings, with the row number the user sees in Excel)."""
     try:
-        return load_table(path)
+        return load_table(path, encoding)
     except (OSError, ValueError, KeyError, csv.Error) as exc:
         raise UploadRefused(f"无法读取文件：{exc}") from exc

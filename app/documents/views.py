@@ -19,7 +19,7 @@ from app.core.registry import ViewSpec, declare_view
 from app.core.tenancy import current_tenant_id
 from app.documents.importer import template_xlsx
 from app.documents.tasks import enqueue_import, make_handler
-from app.documents.uploads import ACCEPTED, UploadRefused, max_upload_bytes, store_upload
+from app.documents.uploads import ACCEPTED, ENCODING_CHOICES, UploadRefused, max_upload_bytes, store_upload
 from app.documents.xlsx_export import send_xlsx
 
 
@@ -59,7 +59,7 @@ class ImportView(BaseView):
     def list(self, code: str) -> Any:
         spec = _spec(code)
         return self.render_template("countydesk/job_import.html", spec=spec, accepted=ACCEPTED,
-                                    max_mb=f"{max_upload_bytes() / 1024 / 1024:g}")
+                                    encodings=ENCODING_CHOICES, max_mb=f"{max_upload_bytes() / 1024 / 1024:g}")
 
     @expose("/<code>/template.xlsx")
     @has_access
@@ -74,7 +74,7 @@ class ImportView(BaseView):
         upload = request.files.get("file")
         if upload is None or not upload.filename:
             raise UploadRefused(f"请选择要导入的文件（{ACCEPTED}）")
-        stored = store_upload(upload.stream, upload.filename)
+        stored = store_upload(upload.stream, upload.filename, request.form.get("encoding") or None)
         job = enqueue_import(spec.factory, stored.upload_id, dry_run=True, tenant_id=current_tenant_id(),
                              user_id=getattr(g.user, "id", None), handler_args=spec.handler_args)
         return redirect(url_for("JobStatusView.show", job_id=job.id))

@@ -4,6 +4,8 @@ A county's data is typed by clerks and villagers: a name such as ``=cmd|' /C cal
 back out as that text, never as a formula Excel would run. Strings that start with ``= + - @``,
 a tab or a carriage return are written as text cells (xlsx: string type plus the quote prefix
 style, so Excel shows them as typed) and, in CSV where there are no types, behind a ``'``.
+Control characters an xlsx cannot hold (stored by an old database or another path) come out as
+U+FFFD rather than failing the whole export (``app.core.text_rules.spreadsheet_safe``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Response
+
+from app.core.text_rules import spreadsheet_safe
 
 Getter = Callable[[Any], Any] | str | int
 Column = tuple[Any, Getter]
@@ -85,13 +89,16 @@ def write_xlsx(columns: list[Column], rows: Iterable[Any], sheet_title: str = "�
     bold = Font(bold=True)
 
     def header_cell(text: str) -> Any:
-        cell = WriteOnlyCell(sheet, value=text)
+        cell = WriteOnlyCell(sheet, value=spreadsheet_safe(text))
         cell.font = bold
         return cell
 
     def data_cell(value: Any) -> Any:
         """Plain values stream fast (openpyxl formats dates itself); only risky text gets a styled cell."""
-        if isinstance(value, str) and is_dangerous(value):
+        if not isinstance(value, str):
+            return value
+        value = spreadsheet_safe(value)
+        if is_dangerous(value):
             cell = WriteOnlyCell(sheet, value=value)
             cell.data_type = "s"  # openpyxl made it a formula ("="): keep it the text it is
             cell.quotePrefix = True
@@ -109,7 +116,7 @@ def write_xlsx(columns: list[Column], rows: Iterable[Any], sheet_title: str = "�
 
 
 def _sheet_title(title: str) -> str:
-    cleaned = "".join("_" if ch in "[]:*?/\\" else ch for ch in str(title)).strip() or "数据"
+    cleaned = "".join("_" if ch in "[]:*?/\\" or not ch.isprintable() else ch for ch in str(title)).strip() or "数据"
     return cleaned[:31]
 
 

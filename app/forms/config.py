@@ -13,13 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-from yaml.constructor import SafeConstructor
-
+from app.core.yaml_source import read_yaml
 from app.forms.definition import DefinitionProblem, FormDef, parse_form
 from app.tenantio.problems import Problems
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_FORM_FILE = 1_000_000
 
 
@@ -136,39 +133,9 @@ def _read_form_file(folder: Path, name: Any, problems: Problems, file: str,
     if path.stat().st_size > MAX_FORM_FILE:
         problems.add(name, None, None, "表单文件太大（最大 1 MB）")
         return None
-    from app.tenantio.config_file import yaml_problem_zh
-    from app.tenantio.tables import decode_text
-
-    try:
-        text = decode_text(path.read_bytes())
-        node = yaml.compose(text, Loader=_Loader)
-        data = SafeConstructor().construct_document(node) if node is not None else None
-    except ValueError as exc:
-        problems.add(name, None, None, str(exc))
+    doc = read_yaml(path.read_bytes())
+    for p in doc.problems:
+        problems.add(name, p.line, p.field, p.message)
+    if not doc.readable:
         return None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark.line + 1 if exc.problem_mark else None
-        problems.add(name, mark, None, f"YAML 格式错误：{yaml_problem_zh(str(exc.problem or exc))}")
-        return None
-    except yaml.YAMLError as exc:
-        problems.add(name, None, None, f"YAML 格式错误：{yaml_problem_zh(str(exc))}")
-        return None
-    return data, key_lines(node, problems, name), name
-
-
-def key_lines(node: Any, problems: Problems, file: str, prefix: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
-    """Each key path's 1-based line; a repeated key is a problem (YAML would silently keep the last)."""
-    lines: dict[tuple[Any, ...], int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            path = (*prefix, key.value)
-            if path in lines:
-                problems.add(file, key.start_mark.line + 1, ".".join(str(k) for k in path),
-                             f"键重复（第{lines[path]}行已有）")
-            lines[path] = key.start_mark.line + 1
-            lines.update(key_lines(value, problems, file, path))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines[(*prefix, i)] = item.start_mark.line + 1
-            lines.update(key_lines(item, problems, file, (*prefix, i)))
-    return lines
+    return doc.data, doc.lines, name

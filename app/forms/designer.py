@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import SelectField, StringField
@@ -23,6 +22,7 @@ from wtforms import validators as v
 from app.core import designer_base as base
 from app.core.designer_base import CheckedBase, DesignerProblems, VersionInfo
 from app.core.designer_base import to_yaml as to_yaml  # the designer screens show definitions as YAML
+from app.core.yaml_source import MAX_DEPTH
 from app.extensions import db
 from app.forms import custom_fields as cf
 from app.forms.custom_fields_models import CustomFieldDefinition
@@ -59,26 +59,12 @@ class Checked(CheckedBase[FormDef]):
 
 def parse_yaml(text: str) -> tuple[Any, dict[tuple[Any, ...], int], list[str]]:
     """The YAML's value, each key path's line, and its syntax problems (Chinese, with line)."""
-    from yaml.constructor import SafeConstructor
-
-    from app.forms.config import key_lines
-    from app.tenantio.config_file import yaml_problem_zh
-    from app.tenantio.problems import Problems
+    from app.core.yaml_source import read_yaml
 
     if len(text) > MAX_TEXT:
         return None, {}, [f"定义太长（最多 {MAX_TEXT} 字符）"]
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        node = yaml.compose(text, Loader=loader)
-        data = SafeConstructor().construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        line = f"第{exc.problem_mark.line + 1}行：" if exc.problem_mark else ""
-        return None, {}, [f"{line}YAML 格式错误：{yaml_problem_zh(str(exc.problem or exc))}"]
-    except yaml.YAMLError as exc:
-        return None, {}, [f"YAML 格式错误：{yaml_problem_zh(str(exc))}"]
-    found = Problems()
-    lines = key_lines(node, found, "定义")
-    return data, lines, [f"第{p.line}行：{p.message}" if p.line else p.message for p in found.items]
+    doc = read_yaml(text, max_chars=MAX_TEXT)
+    return doc.data, doc.lines, [p.located() for p in doc.problems]
 
 
 def _number(text: Any) -> Any:
@@ -171,12 +157,27 @@ def raw_from_post(form: Mapping[str, Any], entity: str | None) -> tuple[Any, dic
                     raw[key] = number
             else:
                 raw[key] = value
+    posted = str(form.get("fields_json") or "[]")
     try:
-        rows = json.loads(str(form.get("fields_json") or "[]"))
-    except ValueError:
+        rows = json.loads(posted) if len(posted) <= MAX_TEXT else None
+    except (ValueError, RecursionError):
+        rows = None
+    if rows is None or _deeper_than(rows, MAX_DEPTH):
         return raw, {}, ["字段表格数据无法读取，请刷新页面后重试"]
     raw["sections"] = sections_from_rows(rows)
     return raw, {}, []
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether nested lists / dicts go deeper than ``limit`` (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def entity_body(raw: Any) -> Any:
@@ -221,6 +222,8 @@ def check(raw: Any, lines: Mapping[tuple[Any, ...], int] | None = None, *, editi
 
 
 def _exists(code: str) -> bool:
+    if not base.plausible_key(code):
+        return False
     return db.session.scalar(select(FormDefinition.id).where(FormDefinition.code == code).limit(1)) is not None
 
 

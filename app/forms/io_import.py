@@ -22,7 +22,6 @@ Text cells are stored exactly as typed (``=cmd|' /C calc'!A0`` stays that text; 
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,9 +34,11 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import CountyDeskError
 from app.core.tenancy import current_scope, current_tenant_id
+from app.core.text_rules import ascii_digits, find_control_chars
 from app.documents.importer import ImportColumn, ImportCounts, ImportProblem
 from app.forms import services
 from app.forms.definition import FieldDef, FormDef
+from app.forms.definition_model import NUMERIC_TYPES
 from app.forms.io_import_write import CleanRow, write_rows
 from app.forms.models import FormRecord
 from app.forms.periods import local_today
@@ -93,14 +94,18 @@ def column_help(f: FieldDef) -> str:
 
 
 def peek_header(path: str | Path) -> list[str]:
-    """The first row of an upload (cheap: xlsx in read-only mode, csv first non-blank line)."""
-    from app.tenantio.tables import decode_text
+    """The first row of an upload (cheap: xlsx in read-only mode, csv first non-blank line).
+
+    A file that cannot be read gives no header: the engine reports why when it reads the whole file.
+    """
+    from app.tenantio.tables import check_xlsx_archive, sniff_codec
 
     path = Path(path)
     if path.suffix.lower() == ".xlsx":
         from openpyxl import load_workbook
 
         try:
+            check_xlsx_archive(path)
             book = load_workbook(path, read_only=True, data_only=True)
         except Exception:  # noqa: BLE001  (not a workbook: the engine reports it when it reads the file)
             return []
@@ -111,13 +116,14 @@ def peek_header(path: str | Path) -> list[str]:
         finally:
             book.close()
     try:
-        text = decode_text(path.read_bytes()[:65536])
-    except ValueError:
+        codec = sniff_codec(path)
+        with path.open("r", encoding=codec, newline="") as stream:
+            for record in csv.reader(stream):
+                header = [h.strip() for h in record]
+                if any(header):
+                    return header
+    except (OSError, ValueError, csv.Error):
         return []
-    for record in csv.reader(io.StringIO(text, newline="")):
-        header = [h.strip() for h in record]
-        if any(header):
-            return header
     return []
 
 
@@ -212,7 +218,7 @@ class FormImport:
         org_unit_id, person_id = self._place(row, bad)
         period = None
         if self.form.periodic:
-            period = (row.get(PERIOD) or "").strip()
+            period = ascii_digits((row.get(PERIOD) or "").strip())
             if not period:
                 bad(PERIOD, period, f"期间必填（{services.PERIOD_HINTS[self.form.periodicity]}）")
             elif not services.PERIOD_PATTERNS[self.form.periodicity].match(period):
@@ -273,7 +279,7 @@ class FormImport:
         org_unit_id: int | None = None
         person_id: int | None = None
         if self.form.target == "person":
-            number = (row.get(ID_NUMBER) or "").strip().upper()
+            number = ascii_digits((row.get(ID_NUMBER) or "").strip().upper())
             person = self.persons().get(number)
             if not number:
                 bad(ID_NUMBER, number, "身份证号必填")
@@ -289,7 +295,7 @@ class FormImport:
                 bad(PERSON_NAME, given_name, f"姓名与身份证号不符（名册中为「{name}」）")
             shown = f"人员「{name}」"
         else:
-            code = (row.get(ORG_CODE) or "").strip()
+            code = ascii_digits((row.get(ORG_CODE) or "").strip())
             unit = self.units().get(code)
             if not code:
                 bad(ORG_CODE, code, "单位代码必填")
@@ -323,6 +329,12 @@ class FormImport:
                 out[f.code] = None
                 continue
             value: Any = text
+            bad_char = find_control_chars(text, multiline=f.type == "textarea")
+            if bad_char:  # a line break is a control character too, but in a multi-line field
+                bad(f.code, text, f"含有换行或不可见的控制字符 {bad_char}：请删除后重试")
+                continue
+            if f.type in NUMERIC_TYPES or f.type == "date":
+                value = text = ascii_digits(text)
             if f.type == "boolean":
                 lowered = text.strip().lower()
                 if lowered in TRUE_TEXTS:

@@ -20,7 +20,7 @@ from app.core.registry import ViewSpec, declare_view
 from app.core.tenancy import current_tenant_id
 from app.documents.importer import template_xlsx
 from app.documents.pdf import render_pdf, send_pdf
-from app.documents.uploads import ACCEPTED, UploadRefused, max_upload_bytes, store_upload
+from app.documents.uploads import ACCEPTED, ENCODING_CHOICES, UploadRefused, max_upload_bytes, store_upload
 from app.documents.xlsx_export import send_xlsx
 from app.forms import services
 from app.forms.io_export import export_xlsx
@@ -52,7 +52,7 @@ class FormIOView(BaseView):
         live = _live(code)
         FormImport(code)  # refused (422, in Chinese) for a form without a natural key
         return self.render_template("countydesk/forms/import.html", form=live.form, accepted=ACCEPTED,
-                                    max_mb=f"{max_upload_bytes() / 1024 / 1024:g}")
+                                    encodings=ENCODING_CHOICES, max_mb=f"{max_upload_bytes() / 1024 / 1024:g}")
 
     @expose("/<code>/import", methods=["POST"])
     @has_access
@@ -63,7 +63,7 @@ class FormIOView(BaseView):
         upload = request.files.get("file")
         if upload is None or not upload.filename:
             raise UploadRefused(f"请选择要导入的文件（{ACCEPTED}）")
-        stored = store_upload(upload.stream, upload.filename)
+        stored = store_upload(upload.stream, upload.filename, request.form.get("encoding") or None)
         dry_run = request.form.get("dry_run") == "1"
         job = enqueue_form_import(code, stored.upload_id, stored.path, dry_run=dry_run,
                                   tenant_id=current_tenant_id(), user_id=getattr(g.user, "id", None))

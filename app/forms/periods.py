@@ -12,14 +12,14 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import logging
-import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from app.core.text_rules import period_regex
 from app.forms.definition import FormDef
 
-PERIOD_PATTERNS = {"monthly": re.compile(r"^\d{4}-(0[1-9]|1[0-2])$"), "quarterly": re.compile(r"^\d{4}-Q[1-4]$"),
-                   "yearly": re.compile(r"^\d{4}$")}
+PERIOD_PATTERNS = {kind: period_regex(kind) for kind in ("monthly", "quarterly", "yearly")}
+"""ASCII digits only (``app.core.text_rules``): ``\\d`` also matches ``２０２５``, a phantom period beside ``2025``."""
 PERIOD_HINTS = {"monthly": "年月，如 2025-03", "quarterly": "季度，如 2025-Q1", "yearly": "年份，如 2025"}
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
 TIME_ZONE_SETTING = "time_zone"

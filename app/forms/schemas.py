@@ -16,12 +16,15 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from app.core.schema_messages import SCHEMA_MESSAGES
+from app.core.text_rules import control_char_message, find_control_chars
 from app.forms.definition import FieldDef, FormDef
 
 _CACHE: dict[tuple[int | None, str, int], type[Schema]] = {}
 _CACHE_LOCK = Lock()
 _CACHE_MAX = 2_000
 
+_UNKNOWN = ("Unknown field.", SCHEMA_MESSAGES["unknown"])
 _BASE_MESSAGES = {"required": "必填", "null": "必填"}
 _INVALID = {"text": "应为文本", "textarea": "应为文本", "integer": "应为整数", "decimal": "应为数字",
             "money": "应为金额（最多两位小数）", "date": "应为日期，如 2025-03-31", "choice": "应为文本",
@@ -45,7 +48,7 @@ class FormSchema(Schema):
                 if isinstance(text, dict):  # list items: {0: [...]}
                     out.extend(str(m) for sub in text.values() for m in (sub if isinstance(sub, list) else [sub]))
                 else:
-                    out.append("未知字段（表单中没有这个字段）" if text == "Unknown field." else str(text))
+                    out.append("未知字段（表单中没有这个字段）" if text in _UNKNOWN else str(text))
             fixed[str(key)] = out
         raise ValidationError(fixed)
 
@@ -85,6 +88,21 @@ class _SafePattern(validate.Validator):
         return value
 
 
+class NoControlChars(validate.Validator):
+    """Refuses NUL and other invisible controls (they break every later export); tab and newlines only in
+    multi-line text."""
+
+    def __init__(self, label: str, multiline: bool) -> None:
+        self.label = label
+        self.multiline = multiline
+
+    def __call__(self, value: str) -> str:
+        code = find_control_chars(value, multiline=self.multiline) if isinstance(value, str) else None
+        if code is not None:
+            raise ValidationError(control_char_message(self.label, code))
+        return value
+
+
 def _range(f: FieldDef) -> list[validate.Validator]:
     if f.min is None and f.max is None:
         return []
@@ -104,8 +122,8 @@ def build_field(f: FieldDef) -> fields.Field:
                               "metadata": {"label": f.label, "description": f.help or ""}}
     t = f.type
     if t in ("text", "textarea"):
-        validators: list[validate.Validator] = [validate.Length(max=f.text_limit,
-                                                                error=f"最多 {f.text_limit} 个字")]
+        validators: list[validate.Validator] = [validate.Length(max=f.text_limit, error=f"最多 {f.text_limit} 个字"),
+                                                NoControlChars(f.label, multiline=t == "textarea")]
         if f.required:
             validators.append(validate.Length(min=1, error="必填"))
         if f.pattern:

@@ -25,6 +25,7 @@ from sqlalchemy import and_, func, select
 from app.core.errors import CountyDeskError, NotFound, ScopeDenied
 from app.core.locking import check_row_version
 from app.core.tenancy import current_scope, current_tenant_id
+from app.core.text_rules import period_problem
 from app.extensions import db
 from app.forms.attachments import IncomingFile, remove_files, take_uploads, write_files
 from app.forms.attachments import install as install_attachment_cleanup
@@ -294,8 +295,8 @@ def _place(form: FormDef, payload: Mapping[str, Any], record: FormRecord, creati
         period = str(text).strip() if text not in (None, "") else None
         if period is None:
             errors["period"] = [f"请填写期间（{PERIOD_HINTS[form.periodicity]}）"]
-        elif not PERIOD_PATTERNS[form.periodicity].match(period):
-            errors["period"] = [f"期间「{period}」无效，应为{PERIOD_HINTS[form.periodicity]}"]
+        elif (problem := period_problem(period, (form.periodicity,))) is not None:
+            errors["period"] = [problem]
     return org_unit_id, person_id, period
 
 

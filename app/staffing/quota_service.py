@@ -20,7 +20,6 @@ from app.orgs.models import OrgUnit
 from app.staffing.quota_models import StaffingQuota
 
 EXPORT_HEADERS = ("组织机构代码", "组织机构", "岗位", "定额", "在岗人数", "空缺", "超编", "规则版本")
-FORMULA_LEADS = ("=", "+", "-", "@")
 """A text cell starting with one of these would be read as a formula by a spreadsheet program."""
 
 
@@ -77,14 +76,17 @@ def write_quota_xlsx(rows: Iterable[tuple[Any, ...]], *, title: str = "编制定
     """
     from openpyxl import Workbook
 
+    from app.core.text_rules import spreadsheet_safe
+    from app.documents.xlsx_export import is_dangerous
+
     book = Workbook()
     sheet = book.active
     sheet.title = title[:31]
     sheet.append(list(EXPORT_HEADERS))  # the headers a county office files the sheet under, in Chinese
     for values in rows:
-        sheet.append(list(values))
+        sheet.append([spreadsheet_safe(v) if isinstance(v, str) else v for v in values])
         for cell in sheet[sheet.max_row]:
-            if isinstance(cell.value, str) and cell.value.startswith(FORMULA_LEADS):
+            if isinstance(cell.value, str) and is_dangerous(cell.value):
                 cell.data_type = "s"  # openpyxl would otherwise store "=…" as a formula
                 cell.quotePrefix = True  # and spreadsheet programs keep "+…", "-…", "@…" as text
     for column, width in zip("ABCDEFGH", (16, 24, 24, 8, 10, 8, 8, 10), strict=True):

@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from app.core.registry import ViewSpec, declare_view
 from app.core.tenancy import current_scope
+from app.core.text_rules import period_regex
 from app.core.views import TenantModelApi, TenantModelView
 from app.extensions import db
 from app.orgs.models import OrgUnit
@@ -39,7 +40,7 @@ QUOTA_LABELS = {"org_unit": _("组织机构"), "position": _("岗位"), "period"
                 "rule_formula": _("定额公式"), "rule_effective_from": _("规则生效日期"),
                 "inputs_text": _("计算依据"), "computed_at": _("计算时间"), "id": _("下级明细")}
 COUNT_COLUMNS = ("quota", "vacant", "over")
-PERIOD_PATTERN = re.compile(r"^\d{4}(-(0[1-9]|1[0-2]))?$")
+PERIOD_PATTERN = period_regex("yearly", "monthly")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 

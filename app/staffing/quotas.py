@@ -41,7 +41,17 @@ from app.orgs.models import ORG_LEVELS, OrgUnit, PopulationFact
 from app.orgs.variables import ORG_UNIT_VARIABLES
 from app.staffing.models import Appointment, Position
 from app.staffing.quota_models import PositionRule, StaffingQuota
-from app.staffing.rules import RuleInForce, compile_rule, ensure_rules, null_reason, period_end, rules_in_force
+from app.staffing.rules import (
+    BadRule,
+    RuleInForce,
+    compile_rule,
+    ensure_rules,
+    formula_problem,
+    null_reason,
+    period_end,
+    rules_in_force,
+    usable_rules,
+)
 
 audit_log = logging.getLogger("countydesk.audit")
 Progress = Callable[[int, int, str], None]
@@ -82,6 +92,7 @@ class RecomputeReport:
     rules: list[RuleInForce] = field(default_factory=list)
     null_count: int = 0
     null_quotas: list[NullQuota] = field(default_factory=list)
+    bad_rules: list[BadRule] = field(default_factory=list)
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -89,6 +100,8 @@ class RecomputeReport:
                 f"汇总{self.rollup_rows}行，用时{self.seconds:.2f}秒")
         if self.null_count:
             text += f"；{self.null_count}行无法计算定额（见下）"
+        for bad in self.bad_rules:
+            text += f"；岗位「{bad.position_code}」第{bad.version}版规则未计算：{bad.error}，请在定额公式编辑中改正"
         return text
 
 
@@ -127,7 +140,7 @@ def _recompute(tenant_ids: list[int] | None, period: str, strict: bool,
         if tenant_ids is None:
             _across_tenants(conn, period)
         ensure_rules(conn, tenant_ids)
-        report.rules = rules_in_force(conn, tenant_ids, "quota", judged)
+        report.rules, report.bad_rules = usable_rules(rules_in_force(conn, tenant_ids, "quota", judged))
         _step(progress, 1, 3, "准备计算")
         plan = _Plan(conn, _group(report.rules), period, judged, tenant_ids, dt.datetime.now().replace(microsecond=0))
         _step(progress, 2, 3, "计算定额并保存有变化的行")
@@ -135,8 +148,9 @@ def _recompute(tenant_ids: list[int] | None, period: str, strict: bool,
         report.rows, report.rollup_rows, report.null_count, report.changed = counts
         report.statements = 1 if postgres else 2
         _collect_nulls(conn, report, period, tenant_ids)
-        if strict and report.null_count:
-            raise QuotaIncomplete(f"{report.null_count}行无法计算定额，本次计算未保存", report)
+        if strict and (report.null_count or report.bad_rules):
+            raise QuotaIncomplete(f"{report.null_count}行无法计算定额、{len(report.bad_rules)}条规则有误，"
+                                  "本次计算未保存", report)
         session.commit()
     except Exception:
         session.rollback()
@@ -431,6 +445,8 @@ def _collect_nulls(conn: sa.Connection, report: RecomputeReport, period: str,
             .order_by(ou.c.tenant_id, ou.c.path, pos.c.code).limit(NULL_SAMPLE))
     compiled: dict[str, Formula] = {}
     for row in conn.execute(stmt):
+        if formula_problem("quota", row.formula):  # an old row of a rule that went bad: no reason to give
+            continue
         formula = compiled.get(row.formula) or compiled.setdefault(row.formula, compile_rule("quota", row.formula))
         report.null_quotas.append(NullQuota(row.code, row.name, row.position_code, null_reason(formula, row.inputs)))
 

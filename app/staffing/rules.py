@@ -32,11 +32,13 @@ from app.staffing.variables import PERSON_VARIABLES
 BEGINNING = dt.date(1900, 1, 1)
 """``effective_from`` of the version made from the tenant folder's formula: in force for all history."""
 
-_PERIOD = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2]))?$")
+_PERIOD = re.compile(r"^((?:19|2[01])[0-9]{2})(?:-(0[1-9]|1[0-2]))?\Z")  # ASCII digits: not ２０２５
 _KIND_SPEC = {
     "quota": (ORG_UNIT_VARIABLES, FType.NUMBER, "定额公式"),
     "eligibility": (PERSON_VARIABLES, FType.BOOL, "资格条件公式"),
 }
+_WANTED = {FType.NUMBER: "数字", FType.BOOL: "是/否"}
+"""The result a rule must give, in the words of the tenant folder's documentation."""
 _QUOTA_LABELS = {v.code: v.label for v in ORG_UNIT_VARIABLES}
 _POSITION_COLUMN = {"quota": "quota_formula", "eligibility": "eligibility_formula"}
 
@@ -65,9 +67,67 @@ def compile_rule(kind: str, text: str) -> Formula:
     variables, result_type, name = _KIND_SPEC[kind]
     formula = compile_formula((text or "").strip(), variables, formula_registry())
     if formula.result_type is not result_type:
-        raise FormulaError(f"{name}的结果应为{result_type.zh}，而不是{formula.result_type.zh}",
+        raise FormulaError(f"{name}的结果应为{_WANTED[result_type]}，而不是{formula.result_type.zh}",
                            text=formula.text, kind="type")
     return formula
+
+
+TERM_YEARS = (1, 20)
+REHIRE_BAN_YEARS = (0, 20)
+CODE_RE = re.compile(r"^[A-Za-z0-9_]{1,32}$")
+
+
+def formula_problem(kind: str, text: Any) -> str | None:
+    """Why ``text`` cannot be stored as a ``kind`` rule (None: it can, or it is empty).
+
+    Why one check for every door (tenant folder, position screen and API, formula editor): a rule
+    stored without it would break the county's next recompute, long after whoever typed it left.
+    """
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    if not isinstance(text, str):
+        return "应为公式文字"
+    try:
+        compile_rule(kind, text)
+    except FormulaError as exc:
+        return f"公式「{_clip(text)}」有误：{exc}"
+    return None
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _years(low: int, high: int) -> Any:
+    def check(value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            return "应为整数"
+        return None if low <= value <= high else f"应在 {low}–{high} 之间（现为 {value}）"
+    return check
+
+
+def _code(value: Any) -> str | None:
+    return None if isinstance(value, str) and CODE_RE.match(value) else "只能是字母、数字、下划线（最多 32 个）"
+
+
+def _level(value: Any) -> str | None:
+    from app.orgs.models import ORG_LEVEL_LABELS, ORG_LEVELS
+
+    if value in ORG_LEVELS:
+        return None
+    return "应为 " + " / ".join(f"{level}（{ORG_LEVEL_LABELS[level]}）" for level in ORG_LEVELS)
+
+
+POSITION_CHECKS: dict[str, Any] = {
+    "code": _code, "org_level": _level,
+    "quota_formula": lambda text: formula_problem("quota", text),
+    "eligibility_formula": lambda text: formula_problem("eligibility", text),
+    "term_years": _years(*TERM_YEARS), "rehire_ban_years": _years(*REHIRE_BAN_YEARS),
+}
+"""What a position's columns must satisfy, by column: each check gives a Chinese message or None."""
 
 
 def current_rule(position: Position, kind: str, on_date: dt.date) -> PositionRule | None:
@@ -202,6 +262,33 @@ def rules_in_force(conn: sa.Connection, tenant_ids: Sequence[int] | None, kind: 
             .order_by(p.c.tenant_id, p.c.code))
     return [RuleInForce(row.id, row.version, row.formula, row.position_id, row.code, row.tenant_id, row.org_level)
             for row in conn.execute(stmt)]
+
+
+@dataclass
+class BadRule:
+    """A rule in force that cannot be computed (stored before every door checked it): reported, skipped."""
+
+    position_code: str
+    version: int
+    formula: str
+    error: str
+
+
+def usable_rules(rules: list[RuleInForce]) -> tuple[list[RuleInForce], list[BadRule]]:
+    """The rules that compile, and the others as reported faults: one bad rule never stops the rest."""
+    from app.orgs.models import ORG_LEVELS
+
+    good: list[RuleInForce] = []
+    bad: list[BadRule] = []
+    for rule in rules:
+        problem = formula_problem("quota", rule.formula) if rule.formula.strip() else "公式为空"
+        if rule.org_level not in ORG_LEVELS:
+            problem = f"岗位层级「{rule.org_level}」无效"
+        if problem:
+            bad.append(BadRule(rule.position_code, rule.version, rule.formula, problem))
+        else:
+            good.append(rule)
+    return good, bad
 
 
 def null_reason(formula: Formula, inputs: dict[str, Any] | None) -> str:

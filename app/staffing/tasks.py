@@ -19,7 +19,8 @@ def recompute(period: str, all_tenants: bool = False, strict: bool = False) -> d
     report = run(period, strict=strict, progress=report_progress)
     return {"period": report.period, "rows": report.rows, "rollup_rows": report.rollup_rows,
             "null_count": report.null_count, "summary": report.summary(),
-            "null_quotas": [vars(n) for n in report.null_quotas]}
+            "null_quotas": [vars(n) for n in report.null_quotas],
+            "bad_rules": [vars(b) for b in report.bad_rules]}
 
 
 def enqueue_recompute(period: str, *, tenant_id: int | None, user_id: int | None = None,

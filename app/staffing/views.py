@@ -15,6 +15,7 @@ from app.forms.custom_fields import CustomFieldsApiMixin, CustomFieldsViewMixin
 from app.forms.custom_fields_list import CustomFieldsInterface
 from app.staffing import pii
 from app.staffing.models import Appointment, Person, Position
+from app.staffing.rules import POSITION_CHECKS
 
 PERSON_LABELS = {"name": _("姓名"), "id_number": _("身份证号"), "id_number_masked": _("身份证号"),
                  "sex": _("性别"), "birth_date": _("出生日期"),
@@ -29,8 +30,37 @@ POSITION_LABELS = {"code": _("岗位代码"), "name": _("岗位名称"), "org_le
                    "term_years": _("聘期（年）"), "rehire_ban_years": _("解聘后禁聘（年）")}
 
 
+def _form_checks() -> dict[str, list[Any]]:
+    """The position checks as WTForms validators (the screen), the same rules as the API and the loader."""
+    from wtforms.validators import ValidationError
+
+    def validator(check: Any) -> Any:
+        def validate(form: Any, field: Any) -> None:
+            message = check(field.data)
+            if message:
+                raise ValidationError(message)
+        return validate
+
+    return {column: [validator(check)] for column, check in POSITION_CHECKS.items()}
+
+
+def _schema_checks() -> dict[str, Any]:
+    """The position checks as marshmallow validators (the API answers 422 naming the field)."""
+    from marshmallow import ValidationError
+
+    def validator(check: Any) -> Any:
+        def validate(value: Any) -> None:
+            message = check(value)
+            if message:
+                raise ValidationError(message)
+        return validate
+
+    return {column: validator(check) for column, check in POSITION_CHECKS.items()}
+
+
 class PositionView(TenantModelView):
     datamodel = SQLAInterface(Position)
+    validators_columns = _form_checks()
     list_title = show_title = _("岗位")
     list_columns = ["code", "name", "org_level", "quota_formula", "term_years"]
     show_columns = add_columns = edit_columns = [
@@ -98,6 +128,7 @@ class PositionApi(TenantModelApi):
                                    "term_years", "rehire_ban_years"]
     add_columns = edit_columns = ["code", "name", "org_level", "quota_formula", "eligibility_formula",
                                   "term_years", "rehire_ban_years"]
+    validators_columns = _schema_checks()
 
 
 class PersonApi(CustomFieldsApiMixin, TenantModelApi):

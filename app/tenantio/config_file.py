@@ -5,21 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
-from yaml.constructor import SafeConstructor
 
+from app.core.yaml_source import read_yaml
+from app.core.yaml_source import yaml_problem_zh as yaml_problem_zh  # kept for older imports
 from app.forms.config import read_forms
 from app.forms.custom_fields import read_custom_fields
 from app.orgs.models import ORG_LEVELS
+from app.staffing.rules import REHIRE_BAN_YEARS, TERM_YEARS
 from app.tenantio.levels import LEVELS_HINT, normalize_level
 from app.tenantio.problems import Problems
-from app.tenantio.tables import decode_text
 from app.workflows.loading import read_workflows
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
 FILE = "tenant.yaml"
+MAX_FILE = 2_000_000
 _REQ: dict[str, str | list[Any] | dict[Any, Any]] = {
     "required": "必填", "null": "不能为空", "invalid": "格式不正确"}
 
@@ -43,10 +42,10 @@ class PositionSchema(Schema):
     eligibility_from = fields.Date(load_default=None, allow_none=True,
                                    error_messages={"invalid": "应为日期，如 2026-01-01"})
     term_years = fields.Integer(load_default=None, allow_none=True, strict=True,
-                                validate=validate.Range(min=1, max=20, error="应在 1–20 之间"),
+                                validate=validate.Range(*TERM_YEARS, error="应在 {min}–{max} 之间"),
                                 error_messages={"invalid": "应为整数"})
     rehire_ban_years = fields.Integer(load_default=None, allow_none=True, strict=True,
-                                      validate=validate.Range(min=0, max=20, error="应在 0–20 之间"),
+                                      validate=validate.Range(*REHIRE_BAN_YEARS, error="应在 {min}–{max} 之间"),
                                       error_messages={"invalid": "应为整数"})
 
 
@@ -75,24 +74,6 @@ def region_text(value: Any) -> str | None:
     return None
 
 
-def _key_lines(node: Any, problems: Problems, prefix: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
-    """Map each key path (``("positions", 0, "quota")``) to its 1-based line; report repeated keys."""
-    lines: dict[tuple[Any, ...], int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            path = (*prefix, key.value)
-            line = key.start_mark.line + 1
-            if path in lines:
-                problems.add(FILE, line, ".".join(str(k) for k in path), f"键重复（第{lines[path]}行已有）")
-            lines[path] = line
-            lines.update(_key_lines(value, problems, path))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines[(*prefix, i)] = item.start_mark.line + 1
-            lines.update(_key_lines(item, problems, (*prefix, i)))
-    return lines
-
-
 def _flatten(messages: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], str]]:
     if isinstance(messages, dict):
         out = []
@@ -112,28 +93,21 @@ def _zh(message: str) -> str:
 
 def read_config(folder: Path, problems: Problems) -> dict[str, Any] | None:
     path = folder / FILE
-    if not path.exists():
+    if not path.is_file():
         problems.add(FILE, None, None, f"目录 {folder} 中没有 tenant.yaml")
         return None
-    try:
-        text = decode_text(path.read_bytes())
-        node = yaml.compose(text, Loader=_Loader)
-        raw = SafeConstructor().construct_document(node) if node is not None else None
-    except ValueError as exc:
-        problems.add(FILE, None, None, str(exc))
+    if path.stat().st_size > MAX_FILE:
+        problems.add(FILE, None, None, f"tenant.yaml 太大（最大 {MAX_FILE // 1_000_000} MB），请删减后再试")
         return None
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        problems.add(FILE, line, None, f"YAML 格式错误：{yaml_problem_zh(str(exc.problem or exc))}")
+    doc = read_yaml(path.read_bytes())
+    for p in doc.problems:
+        problems.add(FILE, p.line, p.field, p.message)
+    if not doc.readable:
         return None
-    except yaml.reader.ReaderError as exc:  # a control character
-        line = text.count("\n", 0, exc.position) + 1
-        problems.add(FILE, line, None, f"YAML 格式错误：{yaml_problem_zh(exc.reason)}")
-        return None
+    raw, lines = doc.data, doc.lines
     if not isinstance(raw, dict):
         problems.add(FILE, 1, None, "内容应为映射（slug: …, name: …）")
         return None
-    lines = _key_lines(node, problems)
     _normalize_positions(raw)
     try:
         config: dict[str, Any] = TenantConfigSchema().load(raw)
@@ -189,28 +163,14 @@ def check_settings(settings: dict[str, Any], lines: dict[tuple[Any, ...], int], 
 
 def check_position_formulas(positions: list[dict[str, Any]], lines: dict[tuple[Any, ...], int],
                             problems: Problems) -> None:
-    """Quota and eligibility formulas are type-checked at load, like in the formula editor."""
-    from app.formulas import FormulaError, compile_formula
-    from app.hooks.formulas import formula_registry
-    from app.orgs.variables import ORG_UNIT_VARIABLES
-    from app.staffing.variables import PERSON_VARIABLES
+    """Quota and eligibility formulas are type-checked at load, by the check every door uses."""
+    from app.staffing.rules import formula_problem
 
-    registry = formula_registry()
     for i, pos in enumerate(positions):
-        for key, variables in (("quota", ORG_UNIT_VARIABLES), ("eligibility", PERSON_VARIABLES)):
-            text = pos.get(key)
-            if not text:
-                continue
-            try:
-                compiled = compile_formula(str(text), variables, registry)
-            except FormulaError as exc:
-                problems.add(FILE, lines.get(("positions", i, key)), f"positions.{i}.{key}",
-                             f"公式「{text}」有误：{exc}")
-                continue
-            wanted = "数字" if key == "quota" else "是/否"
-            if compiled.result_type.value != ("number" if key == "quota" else "bool"):
-                problems.add(FILE, lines.get(("positions", i, key)), f"positions.{i}.{key}",
-                             f"公式「{text}」的结果应为{wanted}")
+        for key in ("quota", "eligibility"):
+            message = formula_problem(key, pos.get(key))
+            if message:
+                problems.add(FILE, lines.get(("positions", i, key)), f"positions.{i}.{key}", message)
 
 
 def _normalize_positions(raw: dict[str, Any]) -> None:
@@ -226,28 +186,3 @@ def _normalize_positions(raw: dict[str, Any]) -> None:
         for key in ("quota", "eligibility"):
             if isinstance(pos.get(key), (int, float)) and not isinstance(pos.get(key), bool):
                 pos[key] = str(pos[key])
-
-
-_YAML_PROBLEMS = (
-    ("mapping values are not allowed", "此处不能出现冒号“:”（冒号后要有空格；值中含冒号时请加引号）"),
-    ("could not find expected ':'", "缺少冒号“:”（应为 键: 值）"),
-    ("cannot start any token", "含有不允许的字符（如 Tab 缩进，请改用空格）"),
-    ("expected <block end>", "缩进不一致（同一层的键要对齐）"),
-    ("did not find expected key", "缩进不一致或缺少键名"),
-    ("did not find expected '-' indicator", "列表项缩进不一致"),
-    ("found unexpected end of stream", "引号或括号没有闭合"),
-    ("did not find expected ',' or ']'", "方括号 [...] 中的列表格式不正确"),
-    ("did not find expected ',' or '}'", "花括号 {...} 中的映射格式不正确"),
-    ("found undefined alias", "引用了未定义的锚点（*名称）"),
-    ("found duplicate anchor", "锚点（&名称）重复"),
-    ("could not determine a constructor", "不支持的标签（!!…），请去掉"),
-    ("found another document", "只能有一个文档，请去掉“---”分隔行"),
-    ("control characters are not allowed", "含有不可见的控制字符，请删除"),
-)
-
-
-def yaml_problem_zh(problem: str) -> str:
-    for english, chinese in _YAML_PROBLEMS:
-        if english in problem:
-            return f"{chinese}（{problem}）"
-    return f"无法解析（{problem}）"

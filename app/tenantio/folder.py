@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.core.text_rules import ascii_digits, period_regex
 from app.orgs.models import POPULATION_FIELDS
 from app.tenantio.config_file import read_config
 from app.tenantio.orgs_file import ORG_COLUMNS, OrgRow, read_orgs
@@ -23,8 +24,11 @@ from app.tenantio.tables import find_table, read_table
 __all__ = ["ORG_COLUMNS", "POP_COLUMNS", "ROSTER_COLUMNS", "Bundle", "OrgRow", "read_folder"]
 
 POP_COLUMNS = ("org_code", "period", *POPULATION_FIELDS)
-PERIOD_RE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2]))?$")
-NUMBER_RE = re.compile(r"\d+")
+PERIOD_RE = period_regex("yearly", "monthly")
+"""Population periods: ``2025`` or ``2025-03``, ASCII digits (full-width ones are normalised before)."""
+NUMBER_RE = re.compile(r"[0-9]+")
+MAX_COUNT = 10_000_000
+"""More people than any county has: a bigger number is a typo (and would overflow the column)."""
 
 
 @dataclass
@@ -57,9 +61,11 @@ def read_folder(folder: Path) -> tuple[Bundle | None, Problems]:
 def _count(text: str) -> int | None:
     if text == "":
         return None
-    text = text.replace(",", "").replace("，", "")
+    text = ascii_digits(text).replace(",", "").replace("，", "")
     if not NUMBER_RE.fullmatch(text):
         raise ValueError
+    if len(text) > 9 or int(text) > MAX_COUNT:
+        raise OverflowError
     return int(text)
 
 
@@ -74,12 +80,13 @@ def _read_population(folder: Path, orgs: set[str] | None, problems: Problems) ->
     out: list[dict[str, Any]] = []
     seen: dict[tuple[str, str], int] = {}
     for line, r in table.rows:
-        row: dict[str, Any] = {"org_code": r["org_code"], "period": r["period"], "line": line}
-        if orgs is not None and r["org_code"] not in orgs:
+        code, period = ascii_digits(r["org_code"]), ascii_digits(r["period"])
+        row: dict[str, Any] = {"org_code": code, "period": period, "line": line}
+        if orgs is not None and code not in orgs:
             problems.add(f, line, "org_code", f"组织机构代码「{r['org_code']}」不在 orgunits 中")
-        if not PERIOD_RE.match(r["period"]):
+        if not PERIOD_RE.match(period):
             problems.add(f, line, "period", f"期间「{r['period']}」无效，应为年份 2025 或年月 2025-03")
-        key = (r["org_code"], r["period"])
+        key = (code, period)
         if key in seen:
             problems.add(f, line, "period", f"与第{seen[key]}行重复（同一单位、同一期间）")
         seen.setdefault(key, line)
@@ -87,8 +94,10 @@ def _read_population(folder: Path, orgs: set[str] | None, problems: Problems) ->
             value = r.get(name, "")
             try:
                 row[name] = _count(value)
+            except OverflowError:
+                problems.add(f, line, name, f"「{value[:20]}」超过 {MAX_COUNT}，请核对人口数")
             except ValueError:
-                kind = "是负数" if re.fullmatch(r"-[\d,]+", value) else "不是整数"
+                kind = "是负数" if re.fullmatch(r"-[0-9,]+", ascii_digits(value)) else "不是整数"
                 problems.add(f, line, name, f"「{value}」{kind}，人口数应为非负整数")
         out.append(row)
     return out

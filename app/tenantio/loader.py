@@ -20,12 +20,13 @@ from app.core.tenancy import sync_db_tenant
 from app.extensions import db
 from app.forms.custom_fields import sync_custom_fields
 from app.forms.loading import sync_forms
-from app.orgs.models import POPULATION_FIELDS, PopulationFact
+from app.orgs.models import POPULATION_FIELDS, OrgUnit, PopulationFact
 from app.staffing.models import Appointment, Person, Position
 from app.staffing.rules import sync_rule_versions
 from app.tenantio.bulk import allocate_ids
 from app.tenantio.folder import Bundle, read_folder
 from app.tenantio.org_tree import upsert_orgs
+from app.tenantio.problems import Problems
 from app.tenantio.roster_file import primary_rows
 from app.tenantio.sync import LoadReport, Target, sync_rows
 from app.workflows.loading import sync_workflows
@@ -33,16 +34,22 @@ from app.workflows.loading import sync_workflows
 __all__ = ["LoadReport", "load_tenant_folder"]
 
 TENANT_KEYS = ("slug", "name", "region", "locale")
+FILE = "tenant.yaml"
 
 
-def load_tenant_folder(folder: Path | str) -> LoadReport:
-    """Validate then load; raises ``TenantFolderInvalid`` (all problems) before writing anything."""
+def load_tenant_folder(folder: Path | str, *, rename: bool = False) -> LoadReport:
+    """Validate then load; raises ``TenantFolderInvalid`` (all problems) before writing anything.
+
+    ``rename``: allow the folder to change an existing county's name, region or root unit (its
+    identity). Without it such a folder is refused: a folder copied from another county under
+    this county's slug would otherwise rewrite this county, and loads never delete.
+    """
     bundle, problems = read_folder(Path(folder))
     problems.raise_if_any()
     assert bundle is not None
     session = db.session
     try:
-        report = _apply(session.connection(), bundle)
+        report = _apply(session.connection(), bundle, rename)
         session.commit()
     except Exception:
         session.rollback()
@@ -53,11 +60,10 @@ def load_tenant_folder(folder: Path | str) -> LoadReport:
     return report
 
 
-def _apply(conn: Connection, bundle: Bundle) -> LoadReport:
+def _apply(conn: Connection, bundle: Bundle, rename: bool = False) -> LoadReport:
     cfg = bundle.config
     report = LoadReport(cfg["slug"])
-    tenant_id, fresh = _upsert_tenant(conn, cfg, report)
-    sync_db_tenant(conn, tenant_id)  # row-level security: this transaction acts for this tenant
+    tenant_id, fresh = _upsert_tenant(conn, cfg, report, bundle if not rename else None)
     report.tenant_id = tenant_id
     target = Target(conn, tenant_id, report, fresh)
     _upsert_positions(target, cfg["positions"])
@@ -74,8 +80,12 @@ def _apply(conn: Connection, bundle: Bundle) -> LoadReport:
     return report
 
 
-def _upsert_tenant(conn: Connection, cfg: dict[str, Any], report: LoadReport) -> tuple[int, bool]:
-    """The tenant's id, and whether it was just created."""
+def _upsert_tenant(conn: Connection, cfg: dict[str, Any], report: LoadReport,
+                   guard: Bundle | None) -> tuple[int, bool]:
+    """The tenant's id, and whether it was just created; the transaction then acts for that tenant.
+
+    ``guard``: the folder whose identity must match the stored county's (None: ``--rename``).
+    """
     t = Tenant.__table__
     values = {k: cfg[k] for k in TENANT_KEYS}
     values["settings"] = {"packs": cfg["packs"], "settings": cfg["settings"]}
@@ -84,11 +94,33 @@ def _upsert_tenant(conn: Connection, cfg: dict[str, Any], report: LoadReport) ->
     if row is None:
         tenant_id = conn.execute(t.insert().values(values).returning(t.c.id)).scalar_one()
         report.count("insert", "tenant", 1)
+        sync_db_tenant(conn, int(tenant_id))  # row-level security: this transaction acts for this tenant
         return int(tenant_id), True
+    sync_db_tenant(conn, int(row.id))
+    if guard is not None:
+        identity_problems(conn, row, guard).raise_if_any()
     if any(getattr(row, k) != v for k, v in values.items()):
         conn.execute(t.update().where(t.c.id == row.id).values(values))
         report.count("update", "tenant", 1)
     return int(row.id), False
+
+
+def identity_problems(conn: Connection, row: Any, bundle: Bundle) -> Problems:
+    """What the folder would change of the stored county's identity (旧 → 新), as refusals."""
+    problems = Problems()
+    cfg = bundle.config
+    hint = "；若确是同一县改名，请加 --rename 重新导入"
+    for key, label in (("name", "县名"), ("region", "地区")):
+        if getattr(row, key) != cfg[key]:
+            problems.add(FILE, None, key, f"将改变县「{row.slug}」的{label}：{getattr(row, key)} → {cfg[key]}{hint}")
+    o = OrgUnit.__table__
+    stored = set(conn.execute(select(o.c.code).where(o.c.tenant_id == row.id, o.c.parent_id.is_(None))).scalars())
+    wanted = {r.code for r in bundle.orgs if r.parent_code is None}
+    if stored and not wanted <= stored:
+        problems.add(bundle.org_file, next((r.line for r in bundle.orgs if r.parent_code is None), None), "code",
+                     f"将给县「{row.slug}」再加一个根单位：{'、'.join(sorted(stored))} → "
+                     f"{'、'.join(sorted(wanted))}（目录可能属于另一个县）{hint}")
+    return problems
 
 
 def _upsert_positions(target: Target, positions: list[dict[str, Any]]) -> None:

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.core.text_rules import ascii_digits, find_control_chars
 from app.orgs.models import ORG_LEVEL_LABELS as LABELS
 from app.orgs.models import ORG_LEVELS
 from app.tenantio.levels import LEVELS_HINT, normalize_level
@@ -14,6 +15,7 @@ from app.tenantio.tables import find_table, read_table
 
 ORG_COLUMNS = ("code", "parent_code", "level", "name")
 CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+NAME_LIMIT = 128
 
 
 @dataclass
@@ -48,7 +50,7 @@ def read_orgs(folder: Path, problems: Problems) -> OrgTree | None:
     rows: dict[str, OrgRow] = {}
     first_line: dict[str, int] = {}
     for line, r in table.rows:
-        code, parent, name = r["code"], r["parent_code"] or None, r["name"]
+        code, parent, name = ascii_digits(r["code"]), ascii_digits(r["parent_code"]) or None, r["name"]
         level = normalize_level(r["level"])
         if code in first_line:
             problems.add(f, line, "code", f"代码「{code}」重复（第{first_line[code]}行已有）")
@@ -60,6 +62,9 @@ def read_orgs(folder: Path, problems: Problems) -> OrgTree | None:
             ok = False
         if not name:
             problems.add(f, line, "name", "名称不能为空")
+            ok = False
+        elif len(name) > NAME_LIMIT or find_control_chars(name, multiline=False):
+            problems.add(f, line, "name", f"名称超过 {NAME_LIMIT} 个字符或含有换行：请改为一行、改短")
             ok = False
         if level not in ORG_LEVELS:
             problems.add(f, line, "level", f"层级「{r['level']}」无效，应为 {LEVELS_HINT}")

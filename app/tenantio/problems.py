@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from app.core.errors import CountyDeskError
 
+MAX_LISTED = 200
+"""Problems kept and shown; beyond them only the count (a broken 50 MB file must not list a million lines)."""
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -28,26 +31,39 @@ class TenantFolderInvalid(CountyDeskError):
 
     status = 422
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], unlisted: int = 0):
         self.problems = problems
+        self.unlisted = unlisted
         lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"租户目录有 {len(problems)} 处错误，未做任何修改：\n{lines}")
+        more = f"\n  还有 {unlisted} 条问题未列出" if unlisted else ""
+        super().__init__(f"租户目录有 {len(problems) + unlisted} 处错误，未做任何修改：\n{lines}{more}")
 
 
 class Problems:
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_LISTED) -> None:
         self.items: list[Problem] = []
+        self.unlisted = 0
+        self.limit = limit
+        self._files: set[str] = set()
 
     def add(self, file: str, line: int | None, field: str | None, message: str) -> None:
-        self.items.append(Problem(file, line, field, message))
+        self._files.add(file.split(".")[0])
+        if len(self.items) < self.limit:
+            self.items.append(Problem(file, line, field, message))
+        else:
+            self.unlisted += 1
+
+    @property
+    def count(self) -> int:
+        return len(self.items) + self.unlisted
 
     def about(self, stem: str) -> bool:
         """Whether any problem concerns the file ``stem`` (``orgunits`` matches .csv and .xlsx)."""
-        return any(p.file.split(".")[0] == stem for p in self.items)
+        return stem in self._files
 
     def __bool__(self) -> bool:
         return bool(self.items)
 
     def raise_if_any(self) -> None:
         if self.items:
-            raise TenantFolderInvalid(self.items)
+            raise TenantFolderInvalid(self.items, self.unlisted)

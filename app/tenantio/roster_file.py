@@ -8,19 +8,24 @@ from pathlib import Path
 from typing import Any
 
 from app.core.idcard import IdNumberError, parse_id_number
-from app.staffing.models import APPOINTMENT_STATUSES, EDUCATION_CHOICES
+from app.core.text_rules import ascii_digits, find_control_chars
+from app.formulas.education import EDUCATION_LEVELS, is_education_level
+from app.staffing.models import APPOINTMENT_STATUSES
 from app.tenantio.problems import Problems
 from app.tenantio.tables import Table, find_table, read_table
 
 ROSTER_COLUMNS = ("id_number", "name", "education", "phone", "bank_card", "position_code", "org_code",
                   "start", "end", "status")
-DATE_RE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?")
+DATE_RE = re.compile(r"([0-9]{4})[-/.年]([0-9]{1,2})[-/.月]([0-9]{1,2})日?")
+LIMITS = {"name": 64, "phone": 20, "bank_card": 32}
+"""The columns' lengths in the database: a longer value is a row problem here, not a database error."""
 
 
 def parse_date(text: str) -> dt.date | None:
     """``2025-01-31``; also ``2025/1/31`` and ``2025年1月31日`` as Excel and people write them."""
     if not text:
         return None
+    text = ascii_digits(text)
     if len(text) == 10 and text[4] == text[7] == "-":
         return dt.date.fromisoformat(text)
     match = DATE_RE.fullmatch(text)
@@ -60,6 +65,7 @@ def read_roster(folder: Path, orgs: set[str] | None, positions: set[str] | None,
 def _check_row(table: Table, line: int, r: dict[str, str], orgs: set[str] | None,
                positions: set[str] | None, problems: Problems) -> dict[str, Any]:
     f = table.file
+    r = dict(r, org_code=ascii_digits(r["org_code"]))  # a code typed with a Chinese input method
     row: dict[str, Any] = dict(r, line=line, info=None)
     for col in ("id_number", "bank_card"):
         if (line, col) in table.long_numbers:
@@ -72,9 +78,14 @@ def _check_row(table: Table, line: int, r: dict[str, str], orgs: set[str] | None
             problems.add(f, line, "id_number", exc.message)
     if not r["name"]:
         problems.add(f, line, "name", "姓名不能为空")
-    if r["education"] and r["education"] not in EDUCATION_CHOICES:
+    elif bad := find_control_chars(r["name"], multiline=False):
+        problems.add(f, line, "name", f"姓名含有换行或控制字符 {bad}：请删除")
+    for col, limit in LIMITS.items():
+        if len(r[col]) > limit:
+            problems.add(f, line, col, f"长度 {len(r[col])} 超过 {limit} 个字符：请改短")
+    if r["education"] and not is_education_level(r["education"]):
         problems.add(f, line, "education",
-                     f"学历「{r['education']}」无效，应为 {'、'.join(EDUCATION_CHOICES)}")
+                     f"学历「{r['education']}」无效，应为 {'、'.join(EDUCATION_LEVELS)} 之一")
     if positions is not None and r["position_code"] not in positions:
         problems.add(f, line, "position_code",
                      f"岗位代码「{r['position_code']}」未在 tenant.yaml 的 positions 中定义")

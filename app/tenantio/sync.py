@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, func, select
 
+from app.core.audit import record_bulk_updates
 from app.tenantio.bulk import insert_rows, update_rows
 
 
@@ -65,6 +66,7 @@ def sync_rows(target: Target, table: Table, key_cols: tuple[str, ...], wanted: l
             .where(table.c.tenant_id == tenant_id)
         existing = {tuple(r[1:nk + 1]): r for r in conn.execute(stmt)}
     new_rows, changed = [], []
+    audit: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
     for w in wanted:
         key = tuple([w[k] for k in key_cols])
         current = existing.get(key)
@@ -73,8 +75,12 @@ def sync_rows(target: Target, table: Table, key_cols: tuple[str, ...], wanted: l
                             else {"id": new_ids[key], "tenant_id": tenant_id, **w})
         elif tuple(current[nk + 1:]) != tuple([w[c] for c in value_cols]):
             changed.append({"id": current[0], **{c: w[c] for c in value_cols}})
+            old = dict(zip(value_cols, current[nk + 1:], strict=True))
+            keys = [c for c in value_cols if old[c] != w[c]]
+            audit.append((current[0], {c: old[c] for c in keys}, {c: w[c] for c in keys}))
     insert_rows(conn, table, new_rows)
     update_rows(conn, table, "id", changed)
+    record_bulk_updates(conn, tenant_id, table.name, audit, source="loader")
     target.report.count("insert", label, len(new_rows))
     target.report.count("update", label, len(changed))
     return len(new_rows)

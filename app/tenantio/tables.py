@@ -1,18 +1,40 @@
-"""Reads a data table from CSV (UTF-8 or GBK, as Excel saves it) or XLSX, keeping line numbers."""
+"""Reads a data table from CSV (UTF-8, or GBK as older Excel saves it) or XLSX, keeping line numbers.
+
+Every file that comes in goes through here (tenant folders, the import screens, the CLI), so the
+limits live here once: a strict encoding (never a guess that turns names into mojibake), a cap on
+rows and columns, an xlsx archive checked before openpyxl inflates it, formula cells that Excel never
+calculated, and control characters (reported per cell in ``Table.problems``).
+"""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
-import io
-from collections.abc import Iterable
+import re
+import zipfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from app.core.text_rules import find_control_chars
 from app.tenantio.problems import Problems
 
 EXTENSIONS = (".csv", ".xlsx")
+UNKNOWN_ENCODING = "文件编码无法识别：请在 Excel/WPS 中另存为 UTF-8 编码的 CSV（或 .xlsx）"
+ENCODINGS = {"utf-8": "utf-8-sig", "utf8": "utf-8-sig", "gbk": "gbk", "gb2312": "gbk", "gb18030": "gb18030"}
+"""Encodings a user may state (upload screen, CLI) → the codec; stated, they are used without guessing."""
+DEFAULT_MAX_ROWS = 200_000
+MAX_COLUMNS = 500
+MAX_XLSX_MEMBERS = 1000
+MAX_XLSX_UNCOMPRESSED = 256 * 1024 * 1024
+MAX_XLSX_RATIO = 100
+"""Excel's own XML compresses 5–30 times; a member inflating more than this is built to exhaust memory."""
+CHUNK = 1 << 20
+_FORMULA_TAG = re.compile(rb"<(?:\w+:)?f[\s>/]")
+_EXCEL_ERRORS = frozenset({"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA"})
 
 
 @dataclass
@@ -23,6 +45,18 @@ class Table:
     """(line number as the user sees it, values by column)."""
     long_numbers: set[tuple[int, str]] = field(default_factory=set)
     """(line, column) of xlsx cells stored as numbers too long for Excel to keep every digit."""
+    problems: list[tuple[int, str | None, str]] = field(default_factory=list)
+    """(line, column, why) of cells no handler may take as they are (control characters, data beyond
+    the header); the caller reports them with its own problems, so one file lists everything at once."""
+
+
+def max_rows() -> int:
+    """``COUNTYDESK_MAX_IMPORT_ROWS`` (default 200,000): a bigger file is refused, not half read."""
+    from flask import current_app, has_app_context
+
+    if has_app_context():
+        return int(current_app.config.get("COUNTYDESK_MAX_IMPORT_ROWS") or DEFAULT_MAX_ROWS)
+    return DEFAULT_MAX_ROWS
 
 
 def find_table(folder: Path, stem: str, problems: Problems) -> Path | None:
@@ -46,6 +80,8 @@ def read_table(path: Path, required: tuple[str, ...], problems: Problems,
     except (OSError, ValueError, KeyError, csv.Error) as exc:
         problems.add(name, None, None, f"无法读取文件：{exc}")
         return None
+    for line, column, why in table.problems:
+        problems.add(name, line, column, why)
     missing = [c for c in required if c not in table.header]
     for col in missing:
         problems.add(name, 1, col, f"缺少必填列「{col}」（第1行应为列名：{','.join(required)}）")
@@ -54,71 +90,285 @@ def read_table(path: Path, required: tuple[str, ...], problems: Problems,
     for col in table.header:
         if col and col not in required and col not in optional:
             problems.add(name, 1, col, "未知列（请检查列名拼写）")
+    for col in sorted({c for c in table.header if c and table.header.count(c) > 1}):
+        problems.add(name, 1, col, "列名重复：只能保留一列（否则后一列会覆盖前一列）")
     return table
 
 
-def load_table(path: Path) -> Table:
-    """The file's header and rows, columns unchecked (uploads check them against their own handler)."""
-    return _read_xlsx(path) if path.suffix.lower() == ".xlsx" else _read_csv(path)
+def load_table(path: Path, encoding: str | None = None) -> Table:
+    """The file's header and rows, columns unchecked (uploads check them against their own handler).
+
+    ValueError (a Chinese sentence) when the file cannot be read as a whole: encoding, size, archive.
+    """
+    if path.suffix.lower() == ".xlsx":
+        return _read_xlsx(path)
+    return _read_csv(path, encoding)
 
 
-def decode_text(raw: bytes) -> str:
-    """UTF-8 (with or without BOM) or GBK/GB18030, as Chinese editors and Excel save files."""
-    for encoding in ("utf-8-sig", "gb18030"):
+# -- encodings ------------------------------------------------------------------------------------
+
+
+def codec_for(encoding: str | None) -> str | None:
+    """The codec of an encoding a user stated; None when none was stated; ValueError for an unknown one."""
+    if not encoding:
+        return None
+    codec = ENCODINGS.get(encoding.strip().lower().replace("_", "-"))
+    if codec is None:
+        raise ValueError(f"不支持的编码「{encoding}」：请选择 UTF-8 或 GBK")
+    return codec
+
+
+class _GbkTally:
+    """Whether text decoded as GBK reads as Chinese: few characters outside GBK's GB2312 zone.
+
+    Why a tally: GBK (GB18030 even more) decodes most byte strings without error, so decoding alone
+    proves nothing. Text a Chinese editor saved as GBK is almost all in the GB2312 zone (symbols A1–A9,
+    the 6,763 common hanzi B0–F7) with a rare place-name character now and then (垵, 厝: a fraction of a
+    percent), while Shift-JIS, Latin-1 or Big5 bytes read as GBK land mostly in the extension zones
+    (trail byte below A1): nearly every character. So at most ``OUTSIDE_SHARE`` of the non-ASCII
+    characters may lie outside the zone; none may be NUL (UTF-16) or private-use. A file refused
+    here loads when saved as UTF-8, or when its encoding is stated (``gbk``).
+    Known blind spot: EUC-KR/EUC-JP bytes share the zone; such files are not expected here.
+    """
+
+    OUTSIDE_SHARE = 0.05
+
+    def __init__(self) -> None:
+        self.non_ascii = 0
+        self.outside = 0
+        self.impossible = False
+
+    def add(self, text: str) -> None:
+        if "\x00" in text:
+            self.impossible = True
+        for char in text:
+            if char < "\x80":
+                continue
+            self.non_ascii += 1
+            if "\ue000" <= char <= "\uf8ff":
+                self.impossible = True
+                continue
+            raw = char.encode("gbk")
+            if len(raw) != 2 or not (0xA1 <= raw[0] <= 0xA9 or 0xB0 <= raw[0] <= 0xF7) or raw[1] < 0xA1:
+                self.outside += 1
+
+    @property
+    def plausible(self) -> bool:
+        return not self.impossible and self.outside <= self.OUTSIDE_SHARE * self.non_ascii
+
+
+def _decodes(chunks: Iterable[bytes], codec: str, check_gbk: bool) -> bool:
+    decoder = codecs.getincrementaldecoder(codec)("strict")
+    tally = _GbkTally()
+    try:
+        for chunk in chunks:
+            text = decoder.decode(chunk)
+            if check_gbk:
+                tally.add(text)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return tally.plausible
+
+
+def _chunks(stream: IO[bytes]) -> Iterator[bytes]:
+    while chunk := stream.read(CHUNK):
+        yield chunk
+
+
+def sniff_codec(path: Path, encoding: str | None = None) -> str:
+    """The codec to read ``path`` with: the stated one (checked strictly), UTF-8, or plausible GBK."""
+    stated = codec_for(encoding)
+    candidates = [(stated, False)] if stated else [("utf-8-sig", False), ("gbk", True)]
+    for codec, check in candidates:
+        with path.open("rb") as stream:
+            if _decodes(_chunks(stream), codec, check):
+                return codec
+    raise ValueError(UNKNOWN_ENCODING if stated is None else f"文件不是 {encoding} 编码：{UNKNOWN_ENCODING}")
+
+
+def decode_text(raw: bytes, encoding: str | None = None) -> str:
+    """UTF-8 (with or without BOM) strictly, else GBK when plausible (see ``_GbkTally``); never a guess."""
+    stated = codec_for(encoding)
+    if stated:
         try:
-            return raw.decode(encoding)
+            return raw.decode(stated)
         except UnicodeDecodeError:
-            continue
-    raise ValueError("文件编码无法识别（请保存为 UTF-8 或 GBK 编码）")
+            raise ValueError(f"文件不是 {encoding} 编码：{UNKNOWN_ENCODING}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = raw.decode("gbk")
+    except UnicodeDecodeError:
+        raise ValueError(UNKNOWN_ENCODING) from None
+    tally = _GbkTally()
+    tally.add(text)
+    if not tally.plausible:
+        raise ValueError(UNKNOWN_ENCODING)
+    return text
 
 
-def _read_csv(path: Path) -> Table:
-    reader = csv.reader(io.StringIO(decode_text(path.read_bytes()), newline=""))
-    header: list[str] = []
-    for record in reader:  # the first non-blank line holds the column names
-        header = [h.strip() for h in record]
-        if any(header):
-            break
-    width = len(header)
-    rows: list[tuple[int, dict[str, str]]] = []
-    for record in reader:
-        cells = [cell.strip() for cell in record]
-        if not any(cells):
-            continue
-        if len(cells) < width:
-            cells += [""] * (width - len(cells))
-        rows.append((reader.line_num, dict(zip(header, cells, strict=False))))
-    return Table(path.name, header, rows)
+# -- rows, whatever the format ----------------------------------------------------------------------
+
+
+class _Collector:
+    """Builds a Table row by row with the same checks for CSV and XLSX."""
+
+    def __init__(self, name: str) -> None:
+        self.table = Table(name, [], [])
+        self.limit = max_rows()
+
+    def header(self, cells: list[str]) -> None:
+        if len(cells) > MAX_COLUMNS:
+            raise ValueError(f"第1行有 {len(cells)} 列，超过 {MAX_COLUMNS} 列：请删除多余的列后重试")
+        for index, cell in enumerate(cells):
+            bad = find_control_chars(cell, multiline=False)
+            if bad:
+                self.table.problems.append((1, cell or f"第{index + 1}列", f"列名含有控制字符 {bad}：请删除后重新保存"))
+        self.table.header = cells
+
+    def row(self, line: int, cells: list[str]) -> None:
+        table = self.table
+        if len(table.rows) >= self.limit:
+            raise ValueError(f"数据超过 {self.limit} 行：请拆分成多个文件分批导入")
+        width = len(table.header)
+        if any(cells[width:]):
+            table.problems.append((line, None, f"有 {len(cells) - width} 个单元格超出表头范围（第1行没有对应的列名）："
+                                               "请补上列名或删除这些单元格"))
+        values = {h: (cells[i] if i < len(cells) else "") for i, h in enumerate(table.header)}
+        for column, value in values.items():
+            bad = find_control_chars(value) if value else None
+            if bad:
+                table.problems.append((line, column, f"含有不可见的控制字符 {bad}：请删除后重新保存"))
+        table.rows.append((line, values))
+
+
+def _read_csv(path: Path, encoding: str | None = None) -> Table:
+    codec = sniff_codec(path, encoding)
+    out = _Collector(path.name)
+    with path.open("r", encoding=codec, newline="") as stream:
+        reader = csv.reader(stream)
+        try:
+            for record in reader:  # the first non-blank line holds the column names
+                if any(h.strip() for h in record):
+                    out.header([h.strip() for h in record])
+                    break
+            start = reader.line_num + 1
+            for record in reader:  # a quoted line break spans lines: the row is where it starts
+                cells = [cell.strip() for cell in record]
+                if any(cells):
+                    out.row(start, cells)
+                start = reader.line_num + 1
+        except csv.Error:
+            raise ValueError(f"第{reader.line_num}行无法解析（引号不成对或单元格过长）：请检查该行后重新保存") from None
+    return out.table
+
+
+def check_xlsx_archive(source: Path | IO[bytes]) -> None:
+    """Refuse a zip that would inflate to more than the limits, before anything decompresses it.
+
+    The sizes are the archive's own declarations; Python's zipfile never inflates a member past its
+    declared size, so checking them bounds what openpyxl can be made to read.
+    """
+    try:
+        with zipfile.ZipFile(source) as archive:
+            members = archive.infolist()
+    except zipfile.BadZipFile as exc:
+        raise ValueError("不是有效的 xlsx 文件（请在 Excel 中另存为 .xlsx，或改用 CSV）") from exc
+    if len(members) > MAX_XLSX_MEMBERS:
+        raise ValueError(f"xlsx 文件内含 {len(members)} 个部件，不像 Excel 保存的工作簿："
+                         "请在 Excel 中另存为 .xlsx 后重试")
+    total = sum(m.file_size for m in members)
+    if total > MAX_XLSX_UNCOMPRESSED:
+        raise ValueError(f"xlsx 文件解压后超过 {MAX_XLSX_UNCOMPRESSED >> 20} MB：请拆分成多个文件分批导入")
+    for m in members:
+        if m.file_size > CHUNK and m.file_size > MAX_XLSX_RATIO * max(m.compress_size, 1):
+            raise ValueError(f"xlsx 文件的部件 {m.filename} 压缩比异常（疑似压缩炸弹）：请在 Excel 中重新保存后再导入")
 
 
 def _read_xlsx(path: Path) -> Table:
     from openpyxl import load_workbook
 
+    check_xlsx_archive(path)
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a non-xlsx file
         raise ValueError("不是有效的 xlsx 文件（请在 Excel 中另存为 .xlsx，或改用 CSV）") from exc
+    formulas = None
     try:
-        return _sheet_table(path.name, book.worksheets[0].iter_rows(values_only=True))
+        if not book.worksheets:
+            raise ValueError("工作簿中没有工作表：请把数据放在第一个工作表中")
+        sheet = book.worksheets[0]
+        if _has_formulas(path, getattr(sheet, "_worksheet_path", "")):
+            formulas = load_workbook(path, read_only=True, data_only=False)
+            rows = _cached_values(sheet.iter_rows(values_only=True),
+                                  formulas.worksheets[0].iter_rows(values_only=True))
+        else:
+            rows = sheet.iter_rows(values_only=True)
+        return _sheet_table(path.name, rows)
     finally:
         book.close()
+        if formulas is not None:
+            formulas.close()
+
+
+def _has_formulas(path: Path, member: str) -> bool:
+    """Whether the sheet's XML has any ``<f>`` element (a cheap scan: most files have none)."""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(member.lstrip("/")) as stream:
+            tail = b""
+            for chunk in _chunks(stream):
+                if _FORMULA_TAG.search(tail + chunk):
+                    return True
+                tail = chunk[-16:]
+    except (KeyError, zipfile.BadZipFile):
+        return True  # not found where expected: compare with the formulas to be safe
+    return False
+
+
+def _cached_values(values: Iterable[tuple[Any, ...]], formulas: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """The cached values, refusing a formula Excel never calculated (openpyxl gives None) or an error."""
+    from openpyxl.utils import get_column_letter
+
+    for number, (row, source) in enumerate(zip_longest(values, formulas, fillvalue=()), start=1):
+        for index, (value, formula) in enumerate(zip_longest(row, source)):
+            if not ((isinstance(formula, str) and formula.startswith("=")) or type(formula).__name__ == "ArrayFormula"):
+                continue
+            cell = f"{get_column_letter(index + 1)}{number}"
+            if value is None:
+                raise ValueError(f"单元格 {cell}（第{number}行第{index + 1}列）是没有计算结果的公式：请在 Excel/WPS 中"
+                                 "打开并保存一次，或把公式粘贴为数值")
+            if isinstance(value, str) and value in _EXCEL_ERRORS:
+                raise ValueError(f"单元格 {cell}（第{number}行第{index + 1}列）的公式结果是错误 {value}："
+                                 "请改正公式或填写数值")
+        yield row
 
 
 def _sheet_table(name: str, sheet_rows: Iterable[tuple[Any, ...]]) -> Table:
-    table = Table(name, [], [])
+    out = _Collector(name)
+    table = out.table
     for number, values in enumerate(sheet_rows, start=1):
         cells = ["" if v is None else _cell_text(v).strip() for v in values]
         if not table.header:
-            table.header = cells
+            if any(cells):
+                out.header(_trim(cells))
             continue
         if not any(cells):
             continue
-        table.rows.append((number, {h: (cells[i] if i < len(cells) else "")
-                                    for i, h in enumerate(table.header)}))
+        out.row(number, cells)
         for column, v in zip(table.header, values, strict=False):
             if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) >= 1e15:
                 table.long_numbers.add((number, column))
     return table
+
+
+def _trim(cells: list[str]) -> list[str]:
+    """A header without the empty cells Excel keeps after the last column (a formatted but empty column)."""
+    while cells and not cells[-1]:
+        cells.pop()
+    return cells
 
 
 def _cell_text(value: object) -> str:

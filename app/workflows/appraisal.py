@@ -23,7 +23,6 @@ county's formulas per person (a county has hundreds of people, not millions).
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +32,7 @@ from sqlalchemy import func, select
 
 from app.core.errors import CountyDeskError, NotFound
 from app.core.tenancy import current_tenant_id
+from app.core.text_rules import period_regex
 from app.extensions import db
 from app.formulas import FormulaError, FormulaRuntimeError, FType, Variable, compile_formula
 from app.formulas.formula import Formula
@@ -43,8 +43,8 @@ from app.workflows.rules import RESULT_VARIABLES
 from app.workflows.terms import SettingsError, refuse, settings_at
 from app.workflows.terms import tenant_settings as tenant_settings  # its old home; callers may import it here
 
-MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-YEAR_RE = re.compile(r"^\d{4}$")
+MONTH_RE = period_regex("monthly")  # ASCII digits only (not ２０２５-03)
+YEAR_RE = period_regex("yearly")
 ANNUAL_VARIABLES: tuple[Variable, ...] = (
     Variable("avg", "月均分", FType.NUMBER),
     Variable("min", "最低月分", FType.NUMBER),

@@ -12,14 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-from yaml.constructor import SafeConstructor
-
+from app.core.yaml_source import read_yaml
 from app.tenantio.problems import Problems
 from app.tenantio.sync import Target, insert_new_versions
 from app.workflows.definition import DefinitionInvalid, parse_definition
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_FILE = 1_000_000
 
 
@@ -77,20 +74,10 @@ def _read_file(folder: Path, name: Any, problems: Problems, file: str, line: int
     if path.stat().st_size > MAX_FILE:
         problems.add(name, None, None, "流程文件太大（最大 1 MB）")
         return None
-    from app.tenantio.config_file import yaml_problem_zh
-    from app.tenantio.tables import decode_text
-
-    try:
-        node = yaml.compose(decode_text(path.read_bytes()), Loader=_Loader)
-        return SafeConstructor().construct_document(node) if node is not None else None
-    except ValueError as exc:
-        problems.add(name, None, None, str(exc))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark.line + 1 if exc.problem_mark else None
-        problems.add(name, mark, None, f"YAML 格式错误：{yaml_problem_zh(str(exc.problem or exc))}")
-    except yaml.YAMLError as exc:
-        problems.add(name, None, None, f"YAML 格式错误：{exc}")
-    return None
+    doc = read_yaml(path.read_bytes())
+    for p in doc.problems:
+        problems.add(name, p.line, p.field, p.message)
+    return doc.data if doc.readable else None
 
 
 def sync_workflows(target: Target, definitions: list[dict[str, Any]], user_id: int | None = None) -> int:

@@ -156,6 +156,10 @@ class WorkflowDefinitionView(BaseView):
     @expose("/<code>/v<int:version>")
     @has_access
     def show(self, code: str, version: int | None = None) -> Any:
+        from app.core.designer_base import plausible_key
+
+        if not plausible_key(code, version):  # a NUL byte or a 20-digit version names nothing
+            abort(404)
         try:
             definition = services.load_definition(code, version)
         except NotFound:

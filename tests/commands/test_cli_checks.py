@@ -125,6 +125,7 @@ def test_serve_runs_gunicorn_on_the_bind_from_the_environment(app):
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
     assert '"GET /login/ HTTP/1.1" 200' in out  # the access log goes to stdout
+    assert "1 个进程" in out  # without Redis: one process, so an inline job and its page live together
 
 
 def _get_when_up(url: str, proc: subprocess.Popen[str], timeout: float = 60) -> str:

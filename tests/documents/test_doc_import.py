@@ -105,8 +105,8 @@ def test_bad_rows_are_all_reported_in_chinese_and_nothing_is_written(app, county
         got = {(p.row, p.column, p.value): p.why for p in result.problems}
         assert got[(3, "单位代码", "999999")] == "本县没有这个单位代码"
         assert "期间无效" in got[(4, "期间", "2027-13")]
-        assert got[(4, "户籍人口", "abc")] == "应为非负整数"
-        assert got[(5, "户籍人口", "-5")] == "应为非负整数"
+        assert got[(4, "户籍人口", "abc")].startswith("应为非负整数")
+        assert got[(5, "户籍人口", "-5")].startswith("应为非负整数")
         assert "与第 2 行重复" in got[(6, None, "单位代码=350581001001，期间=2027")]
         assert got[(7, "单位代码", "=cmd|' /C calc'!A0")] == "本县没有这个单位代码"  # just text, never evaluated
         assert len(result.problems) == 6

@@ -112,3 +112,20 @@ def test_renamed_exe_upload_is_refused_in_chinese_and_nothing_stored(app, demo, 
     page = resp.get_data(as_text=True)
     assert "不是表格文件" in page and "只接受" in page
     assert _files(root) == before
+
+
+def test_a_gbk_file_of_rare_characters_is_refused_unless_its_encoding_is_stated(app, demo):
+    """垵 and 厝 lie outside GBK's common zone: alone in a file they look like another encoding's bytes."""
+    data = "单位代码,名称\n001,垵厝\n".encode("gbk")
+    with app.app_context(), tenant_context(demo["tenant_ids"]["shishi"]):
+        with pytest.raises(UploadRefused) as refused:
+            store_upload(io.BytesIO(data), "村.csv")
+        assert "另存为 UTF-8" in refused.value.message and "「村.csv」" in refused.value.message
+        stored = store_upload(io.BytesIO(data), "村.csv", encoding="gbk")
+        assert read_upload(stored.path).rows == [(2, {"单位代码": "001", "名称": "垵厝"})]
+        assert stored.path.read_bytes().decode("utf-8").endswith("垵厝\n")  # stored as UTF-8 for the job
+        stored.path.unlink()
+        with pytest.raises(UploadRefused, match="不是 utf-8 编码"):
+            store_upload(io.BytesIO(data), "村.csv", encoding="utf-8")
+        with pytest.raises(UploadRefused, match="不支持的编码"):
+            store_upload(io.BytesIO(data), "村.csv", encoding="ebcdic")

@@ -1,8 +1,8 @@
 """A newcomer's first minutes: ``bin/demo`` in a fresh clone, then the browser (README, "The two commands").
 
 The tests run in this order on one demo server: the county admin and the provincial viewer log in
-and see their own county or region; a second ``bin/demo --no-serve`` keeps the platform admin's
-first password; Ctrl-C stops the server.
+and see their own county or region; the county admin recomputes quotas and follows the job; a
+second ``bin/demo --no-serve`` keeps the platform admin's first password; Ctrl-C stops the server.
 """
 
 from __future__ import annotations
@@ -42,6 +42,25 @@ def test_county_admin_and_provincial_viewer_land_on_their_own_view(demo_server, 
     assert "福建省" in counties and "石狮市" in counties and "关岭" not in counties
     screenshot(viewer, "fujian_viewer-home")
     assert viewer.errors == []
+
+
+def test_a_county_admin_recomputes_quotas_and_follows_the_job_to_its_end(demo_server, visit):
+    """A background job and its progress page are served by the same demo: the job is found and done."""
+    admin = visit()
+    log_in(admin, demo_server.url, "shishi_admin", "demo1234")
+    page = admin.page
+    page.goto(demo_server.url + "staffingquotaview/list/")
+    year = next(t.strip() for t in page.locator("td").all_inner_texts()  # the demo's current period
+                if re.fullmatch(r"20[0-9]{2}", t.strip()))
+    page.fill("#cd-recompute-period", year)
+    with page.expect_navigation():
+        page.click("form[action*=recompute] button[type=submit]")
+    assert "/jobs/" in page.url
+    page.wait_for_function("document.getElementById('cd-job') && "
+                           "document.getElementById('cd-job').dataset.finished === 'true'", timeout=60_000)
+    assert page.inner_text("#cd-job-status") == "已完成", page.inner_text("body")
+    screenshot(admin, "shishi_admin-recompute-job")
+    assert admin.errors == []
 
 
 def test_a_second_demo_run_keeps_the_admin_password_printed_once(demo_server, visit):
