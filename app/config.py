@@ -111,6 +111,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "COUNTYDESK_PLUGINS": os.environ.get("COUNTYDESK_PLUGINS"),
         "UPLOAD_FOLDER": str(ROOT / "instance" / "files"),
         "COUNTYDESK_MAX_UPLOAD_MB": float(os.environ.get("COUNTYDESK_MAX_UPLOAD_MB", "20")),
+        # rows one imported file may hold (tenant folder, upload, CLI); a bigger file is refused whole
+        "COUNTYDESK_MAX_IMPORT_ROWS": int(os.environ.get("COUNTYDESK_MAX_IMPORT_ROWS", "200000") or 200000),
         "COUNTYDESK_CJK_FONT": os.environ.get("COUNTYDESK_CJK_FONT", "").strip() or None,
         # the scheduled tick runs the daily checks (term expiry …); off for a worker serving a test suite
         "COUNTYDESK_DAILY_CHECKS": os.environ.get("COUNTYDESK_DAILY_CHECKS", "1") != "0",

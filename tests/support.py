@@ -5,8 +5,10 @@ Kept out of conftest.py: several conftest modules exist, so ``from conftest impo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +110,26 @@ def scope_probe() -> dict[str, Any]:
     if db.session.connection().dialect.name == "postgresql":
         setting = db.session.scalar(text("SELECT current_setting('countydesk.tenant_id', true)"))
     return {"scope": scope.as_dict() if scope else None, "db_tenant": setting}
+
+
+@contextlib.contextmanager
+def stored_unit_name(app: Any, tenant_id: int, text: str) -> Iterator[str]:
+    """The county's first village renamed to ``text`` straight in the table, as an old database might hold
+    it (no validation on the way in), and its name given back afterwards; yields the old name."""
+    from sqlalchemy import select, update
+
+    from app.core.tenancy import tenant_context
+    from app.extensions import db
+    from app.orgs.models import OrgUnit
+
+    with app.app_context(), tenant_context(tenant_id):
+        unit = db.session.scalars(select(OrgUnit).where(OrgUnit.level == "village").order_by(OrgUnit.id)).first()
+        unit_id, name = unit.id, unit.name
+        db.session.execute(update(OrgUnit).where(OrgUnit.id == unit_id).values(name=text))
+        db.session.commit()
+    try:
+        yield name
+    finally:
+        with app.app_context(), tenant_context(tenant_id):
+            db.session.execute(update(OrgUnit).where(OrgUnit.id == unit_id).values(name=name))
+            db.session.commit()

@@ -28,3 +28,14 @@ def education_rank(text: str | None) -> int | None:
 
 def is_education_level(text: object) -> bool:
     return isinstance(text, str) and text in EDUCATION_RANKS
+
+
+def education_problem(text: object) -> str | None:
+    """The Chinese refusal of a value that is not a level of DOMAIN §8 (None: fine, or left empty).
+
+    Every path that stores an education (screens, API, roster files, imports) asks this, so a value
+    such as 大学 can never be stored beside 本科 and silently fail every eligibility comparison.
+    """
+    if text is None or text == "" or is_education_level(text):
+        return None
+    return f"学历「{text}」无效，应为 {'、'.join(EDUCATION_LEVELS)} 之一"

@@ -13,6 +13,7 @@ from app.core.registry import ViewSpec, declare_view
 from app.core.views import TenantModelApi, TenantModelView
 from app.forms.custom_fields import CustomFieldsApiMixin, CustomFieldsViewMixin
 from app.forms.custom_fields_list import CustomFieldsInterface
+from app.formulas.education import education_problem
 from app.staffing import pii
 from app.staffing.models import Appointment, Person, Position
 from app.staffing.rules import POSITION_CHECKS
@@ -30,8 +31,11 @@ POSITION_LABELS = {"code": _("岗位代码"), "name": _("岗位名称"), "org_le
                    "term_years": _("聘期（年）"), "rehire_ban_years": _("解聘后禁聘（年）")}
 
 
-def _form_checks() -> dict[str, list[Any]]:
-    """The position checks as WTForms validators (the screen), the same rules as the API and the loader."""
+PERSON_CHECKS = {"education": education_problem}
+
+
+def _form_checks(checks: dict[str, Any]) -> dict[str, list[Any]]:
+    """Checks as WTForms validators (the screen), the same rules as the API and the loader."""
     from wtforms.validators import ValidationError
 
     def validator(check: Any) -> Any:
@@ -41,11 +45,11 @@ def _form_checks() -> dict[str, list[Any]]:
                 raise ValidationError(message)
         return validate
 
-    return {column: [validator(check)] for column, check in POSITION_CHECKS.items()}
+    return {column: [validator(check)] for column, check in checks.items()}
 
 
-def _schema_checks() -> dict[str, Any]:
-    """The position checks as marshmallow validators (the API answers 422 naming the field)."""
+def _schema_checks(checks: dict[str, Any]) -> dict[str, Any]:
+    """Checks as marshmallow validators (the API answers 422 naming the field)."""
     from marshmallow import ValidationError
 
     def validator(check: Any) -> Any:
@@ -55,12 +59,12 @@ def _schema_checks() -> dict[str, Any]:
                 raise ValidationError(message)
         return validate
 
-    return {column: validator(check) for column, check in POSITION_CHECKS.items()}
+    return {column: validator(check) for column, check in checks.items()}
 
 
 class PositionView(TenantModelView):
     datamodel = SQLAInterface(Position)
-    validators_columns = _form_checks()
+    validators_columns = _form_checks(POSITION_CHECKS)
     list_title = show_title = _("岗位")
     list_columns = ["code", "name", "org_level", "quota_formula", "term_years"]
     show_columns = add_columns = edit_columns = [
@@ -70,6 +74,8 @@ class PositionView(TenantModelView):
 
 class PersonView(CustomFieldsViewMixin, TenantModelView):
     datamodel = CustomFieldsInterface(Person)
+    validators_columns = _form_checks(PERSON_CHECKS)
+    description_columns = {"education": _("可填：小学、初中、高中、中专、大专、本科、研究生")}
     list_title = show_title = _("人员")
     add_title = _("新增人员")
     edit_title = _("编辑人员")
@@ -128,12 +134,13 @@ class PositionApi(TenantModelApi):
                                    "term_years", "rehire_ban_years"]
     add_columns = edit_columns = ["code", "name", "org_level", "quota_formula", "eligibility_formula",
                                   "term_years", "rehire_ban_years"]
-    validators_columns = _schema_checks()
+    validators_columns = _schema_checks(POSITION_CHECKS)
 
 
 class PersonApi(CustomFieldsApiMixin, TenantModelApi):
     resource_name = "person"
     datamodel = SQLAInterface(Person)
+    validators_columns = _schema_checks(PERSON_CHECKS)
     # reading shows the ID number masked; phone and bank card, and every write's answer, are masked per person
     # and user (``app.staffing.pii``)
     list_columns = ["id", "name", "id_number_masked", "sex", "birth_date", "education", "org_unit.code"]

@@ -9,7 +9,7 @@ from typing import Any
 
 from app.core.idcard import IdNumberError, parse_id_number
 from app.core.text_rules import ascii_digits, find_control_chars
-from app.formulas.education import EDUCATION_LEVELS, is_education_level
+from app.formulas.education import education_problem
 from app.staffing.models import APPOINTMENT_STATUSES
 from app.tenantio.problems import Problems
 from app.tenantio.tables import Table, find_table, read_table
@@ -83,9 +83,8 @@ def _check_row(table: Table, line: int, r: dict[str, str], orgs: set[str] | None
     for col, limit in LIMITS.items():
         if len(r[col]) > limit:
             problems.add(f, line, col, f"长度 {len(r[col])} 超过 {limit} 个字符：请改短")
-    if r["education"] and not is_education_level(r["education"]):
-        problems.add(f, line, "education",
-                     f"学历「{r['education']}」无效，应为 {'、'.join(EDUCATION_LEVELS)} 之一")
+    if bad_education := education_problem(r["education"]):
+        problems.add(f, line, "education", bad_education)
     if positions is not None and r["position_code"] not in positions:
         problems.add(f, line, "position_code",
                      f"岗位代码「{r['position_code']}」未在 tenant.yaml 的 positions 中定义")

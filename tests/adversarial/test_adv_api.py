@@ -24,7 +24,7 @@ from app.core.views import TenantModelApi, TenantModelView
 from app.extensions import db
 from app.orgs.models import OrgUnit, PopulationFact
 from app.staffing.models import Person
-from support import database_digest, login
+from support import database_digest, login, stored_unit_name
 
 BUDGET = 10.0  # seconds per case: generous, a hang is minutes
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
@@ -241,26 +241,15 @@ def test_an_export_of_stored_control_characters_answers_200(app, demo, client):
     from io import BytesIO
 
     from openpyxl import load_workbook
-    from sqlalchemy import update
 
     login(client, "ss_admin")
-    tenant_id = demo["tenant_ids"]["shishi"]
-    with app.app_context(), tenant_context(tenant_id):
-        unit = db.session.scalars(select(OrgUnit).where(OrgUnit.level == "village").order_by(OrgUnit.id)).first()
-        unit_id, name = unit.id, unit.name
-        db.session.execute(update(OrgUnit).where(OrgUnit.id == unit_id).values(name="旧\x00库\x0b名"))
-        db.session.commit()
-    try:
+    with stored_unit_name(app, demo["tenant_ids"]["shishi"], "旧\x00库\x0b名"):
         for url in ("/orgunitview/export_xlsx/", "/personview/export_xlsx/", "/populationfactview/export_xlsx/"):
             answer = _timed(client.get, url)
             assert answer.status_code == 200, url
             cells = {c for row in load_workbook(BytesIO(answer.data)).active.iter_rows(values_only=True) for c in row}
             if url.startswith("/orgunit"):
                 assert "旧\ufffd库\ufffd名" in cells
-    finally:
-        with app.app_context(), tenant_context(tenant_id):
-            db.session.execute(update(OrgUnit).where(OrgUnit.id == unit_id).values(name=name))
-            db.session.commit()
 
 
 def _a_unit(app: Any, level: str = "village") -> int:
@@ -275,3 +264,20 @@ def _a_unit(app: Any, level: str = "village") -> int:
 def _a_fact(app: Any, tenant_id: int) -> int:
     with app.app_context(), tenant_context(tenant_id):
         return db.session.scalars(select(PopulationFact.id).order_by(PopulationFact.id)).first()
+
+
+@pytest.mark.parametrize("education", ["大学", "本科 ", "Bachelor", "高中\x00"])
+def test_an_education_outside_domain_8_is_refused_on_the_api_and_the_screen(app, demo, admin, education):
+    """DOMAIN §8: 小学 … 研究生 exactly; 大学 stored beside 本科 would fail every eligibility comparison."""
+    with app.app_context(), tenant_context(demo["tenant_ids"]["shishi"]):
+        person = db.session.scalars(select(Person).order_by(Person.id)).first()
+        pk, version, unit = person.id, person.row_version, person.org_unit_id
+    answer = _timed(admin.put, f"/api/v1/person/{pk}", json={"education": education, "row_version": version})
+    _clean(answer)
+    assert answer.status_code == 422 and "学历" in " ".join(_messages(answer)["education"])
+    page = admin.post(f"/personview/edit/{pk}", data={"name": "留住的输入", "education": education,
+                                                      "org_unit": str(unit), "row_version": str(version)})
+    text = _clean(page)
+    refusal = "含有不可见的控制字符" if "\x00" in education else "应为 小学、初中、高中、中专、大专、本科、研究生 之一"
+    assert page.status_code == 200 and refusal in text
+    assert "留住的输入" in text  # what the clerk typed is still in the form

@@ -12,13 +12,10 @@ import tracemalloc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
-from sqlalchemy import select, update
 
-from app.core.tenancy import tenant_context
 from app.documents.xlsx_export import write_csv, write_xlsx
-from app.extensions import db
-from app.orgs.models import OrgUnit
 from app.staffing.quota_service import write_quota_xlsx
+from support import stored_unit_name
 
 MEMORY = 64 * 1024 * 1024
 
@@ -53,19 +50,9 @@ def test_a_long_list_exports_in_bounded_memory():
 
 
 def test_the_csv_quota_report_writes_formula_looking_names_as_text(app, demo):
-    tenant_id = demo["tenant_ids"]["shishi"]
-    with app.app_context(), tenant_context(tenant_id):
-        unit = db.session.scalars(select(OrgUnit).where(OrgUnit.level == "village").order_by(OrgUnit.id)).first()
-        unit_id, name = unit.id, unit.name
-        db.session.execute(update(OrgUnit).where(OrgUnit.id == unit_id).values(name='=HYPERLINK("http://x")'))
-        db.session.commit()
-    try:
-        from app.commands.staffing import report_command
+    from app.commands.staffing import report_command
 
+    with stored_unit_name(app, demo["tenant_ids"]["shishi"], '=HYPERLINK("http://x")'):
         result = app.test_cli_runner().invoke(report_command, ["--tenant", "shishi", "--period", "2025"])
         assert result.exit_code == 0, result.output
         assert "'=HYPERLINK" in result.output and ',=HYPERLINK' not in result.output
-    finally:
-        with app.app_context(), tenant_context(tenant_id):
-            db.session.execute(update(OrgUnit).where(OrgUnit.id == unit_id).values(name=name))
-            db.session.commit()

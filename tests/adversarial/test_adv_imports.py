@@ -134,11 +134,6 @@ def county(app, tmp_path_factory):
     return {"folder": folder, "tenant_id": tenant_id}
 
 
-@pytest.fixture
-def run(app):
-    _register_commands()
-    runner = app.test_cli_runner()
-    return lambda *args: runner.invoke(countydesk, list(args))
 
 
 def _clean(text: str, budget_start: float) -> None:

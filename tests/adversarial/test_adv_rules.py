@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import _register_commands
-from app.cli import cli as countydesk
 from app.tenantio.loader import load_tenant_folder
 from app.tenantio.problems import TenantFolderInvalid
 from support import TENANTS, database_digest
@@ -51,11 +49,6 @@ def county(app, tmp_path_factory):
     return {"folder": folder, "tenant_id": tenant_id}
 
 
-@pytest.fixture
-def run(app):
-    _register_commands()
-    runner = app.test_cli_runner()
-    return lambda *args: runner.invoke(countydesk, list(args))
 
 
 def _refused_load(app, folder: Path, tenant_id: int) -> TenantFolderInvalid:

@@ -23,16 +23,6 @@ MUTATING = ("POST", "PUT", "PATCH", "DELETE")
 TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
-@pytest.fixture
-def csrf_on(app) -> Iterator[None]:
-    before = app.config["WTF_CSRF_ENABLED"]
-    app.config["WTF_CSRF_ENABLED"] = True
-    try:
-        yield
-    finally:
-        app.config["WTF_CSRF_ENABLED"] = before
-
-
 def _rules(app, api: bool) -> list[tuple[Rule, str]]:
     found = []
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):

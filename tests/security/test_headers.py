@@ -4,7 +4,6 @@ the tenant switch that never leaves the site, and unknown row actions answered 4
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from lxml import html as lxml_html
@@ -16,16 +15,6 @@ HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Refe
 CSP_PARTS = ("default-src 'self'", "object-src 'none'", "base-uri 'self'", "form-action 'self'",
              "frame-ancestors 'none'", "img-src 'self' data:")
 TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-@pytest.fixture
-def csrf_on(app) -> Iterator[None]:
-    before = app.config["WTF_CSRF_ENABLED"]
-    app.config["WTF_CSRF_ENABLED"] = True
-    try:
-        yield
-    finally:
-        app.config["WTF_CSRF_ENABLED"] = before
 
 
 def _assert_protected(resp) -> None:

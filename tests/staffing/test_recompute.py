@@ -103,7 +103,7 @@ def test_a_failure_half_way_leaves_the_previous_figures(app, copy_tenant, monkey
             raise RuntimeError("数据库连接中断")
 
         with monkeypatch.context() as patch, pytest.raises(RuntimeError):
-            patch.setattr(quotas, "_collect_nulls", boom)  # fails after the rows were written
+            patch.setattr(quotas, "collect_nulls", boom)  # fails after the rows were written
             recompute(tenant_id, "2025")
         assert raw_quota_rows(tenant_id) == before
         report = recompute(tenant_id, "2025")
