@@ -76,7 +76,8 @@ def drain_jobs(timeout: float = 120.0) -> None:
 def database_digest(app: Any, tenant_id: int) -> dict[str, str]:
     """Every table's rows as one county's transaction sees them (row-level security included).
 
-    Compare two digests to prove a refused request or command left the database exactly as it was.
+    Compare two digests to prove a refused request or command left the database exactly as it was;
+    background jobs still running from before are waited for first.
     """
     import hashlib
 
@@ -86,6 +87,8 @@ def database_digest(app: Any, tenant_id: int) -> dict[str, str]:
     from app.extensions import db
 
     digest = {}
+    with app.app_context():
+        drain_jobs()  # follow-up work of an earlier step (a load queues a recompute) is not this step's change
     with app.app_context(), db.engine.connect() as conn:
         sync_db_tenant(conn, tenant_id)
         for table in db.metadata.sorted_tables:
