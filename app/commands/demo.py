@@ -157,11 +157,11 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
     """演示：建库、导入演示县、创建各角色演示用户并启动服务（Ctrl-C 停止）。"""
     from app import create_app
     from app.commands.serve import DEFAULT_WORKERS, run_gunicorn
-    from app.forms.periods import local_today
+    from app.core import clock
 
     os.environ["COUNTYDESK_DEMO"] = "1"  # the generated instance/secret_key; inherited by the worker
     app = setup_database()
-    logins, admin_note = load_demo(app, local_today)
+    logins, admin_note = load_demo(app, clock.today)
     click.echo(f"\n演示用户（密码均为 {DEMO_PASSWORD}）：")
     for username, role, where in logins:
         click.echo(f"  {username:<20} {role:<8} {where}")

@@ -46,11 +46,11 @@ def _tenant_id(slug: str) -> int:
 @with_appcontext
 def import_command(slug: str, dry_run: bool, encoding: str | None, form_code: str, file: Path) -> None:
     """从 xlsx/csv 文件导入表单 FORM_CODE 的记录（全部通过才写入；重复导入同一文件不会改变数据）。"""
+    from app.core.encodings import decode_text
     from app.core.tenancy import tenant_context
     from app.documents.uploads import detect_kind, read_limited
     from app.extensions import db
     from app.forms.io_import import import_file
-    from app.tenantio.tables import decode_text
 
     tenant_id = _tenant_id(slug)
     if not file.is_file():

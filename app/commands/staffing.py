@@ -87,7 +87,7 @@ def _run_as_job(period: str, tenant_id: int | None, all_tenants: bool, strict: b
 def report_command(slug: str, period: str, fmt: str, output: Any) -> None:
     """输出一个期间的定额报表：每个有定额的单位和岗位一行，按组织路径排序。"""
     from app.core.tenancy import tenant_context
-    from app.documents.xlsx_export import csv_text
+    from app.core.xlsx_export import csv_text
     from app.staffing.quota_models import format_count
     from app.staffing.rules import period_end
 

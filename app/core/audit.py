@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import NO_VALUE
 from sqlalchemy.orm.interfaces import MANYTOONE
 
+from app.core import clock
 from app.core.audit_models import AuditEvent
 from app.core.idcard import mask_id_number
 from app.core.locking import bump_row_version, is_versioned
@@ -181,7 +182,7 @@ def _event_row(obj: Any, action: str, before: dict[str, Any] | None, after: dict
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return clock.utcnow_naive()
 
 
 def _before_flush(session: Session, flush_context: Any, instances: Any) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.core.errors import CountyDeskError
+from app.core.users import usernames
 from app.extensions import db
 
 T = TypeVar("T")
@@ -118,14 +119,11 @@ class VersionInfo:
 
 def version_list(model: Any, code: str, unsigned: Callable[[Any], str]) -> list[VersionInfo]:
     """Every version of ``code``, newest first, with who saved it (``unsigned(row)`` when nobody did) and when."""
-    from app.security.models import CountyUser
-
     if not plausible_key(code):
         return []
     rows = db.session.scalars(select(model).where(model.code == code).order_by(model.version.desc())).all()
     ids = {r.created_by for r in rows if r.created_by}
-    users = dict(db.session.execute(select(CountyUser.id, CountyUser.username)
-                                    .where(CountyUser.id.in_(ids))).all()) if ids else {}
+    users = usernames(ids)
     return [VersionInfo(r.version, r.name, r.created_at,
                         users.get(r.created_by, "—") if r.created_by else unsigned(r), getattr(r, "source", ""))
             for r in rows]

@@ -40,6 +40,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
+from app.core import clock
+
 __all__ = [
     "CHECK_CHARS",
     "WEIGHTS",
@@ -153,7 +155,7 @@ def parse_id_number(text: str, *, today: date | None = None) -> IdInfo:
     if number[0] != "9" and number[:2] not in _PROVINCES:
         raise IdNumberError(f"身份证号码前两位“{number[:2]}”不是有效的省级地区码")
 
-    today = today or date.today()
+    today = today or clock.server_today()
     if len(number) == 15:
         born = _birth_date("19" + number[6:12], today)
         first17 = number[:6] + "19" + number[6:15]

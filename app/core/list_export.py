@@ -26,7 +26,7 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.interfaces import MANYTOONE
 
 from app.core.tenancy import current_scope
-from app.documents.xlsx_export import Column, send_xlsx, write_xlsx
+from app.core.xlsx_export import Column, send_xlsx, write_xlsx
 
 DEFAULT_MAX_ROWS = 50_000
 BATCH = 500

@@ -5,13 +5,15 @@ translating every label on each request, which was about a quarter of a list pag
 CountyDesk's roles are Flask-AppBuilder built-in roles (their permissions come from configuration
 and do not change while the process runs), so which items show, their labels and their links depend
 only on the role names, the language and the URL prefix. The one part that changes per user and
-request, the number of waiting cases in the 待办事项 label, is drawn as a marker and filled in on
-every page. A user holding a role kept in the database (not built in) is drawn the uncached way.
+request, such as the number of waiting cases in the 待办事项 label, is drawn as a marker and filled in
+on every page from the ``countydesk_register_menu_badges`` hook, so core knows no package that
+counts. A user holding a role kept in the database (not built in) is drawn the uncached way.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, g, request
@@ -20,9 +22,12 @@ from jinja2 import Template, pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
-INBOX_MARK = "\u2063cd-inbox\u2063"
-"""Stands in the cached menu where the 待办事项 label's count goes (an invisible separator: no
-escaping or translation changes it)."""
+
+def badge_mark(name: str) -> str:
+    """Stands in the cached menu where badge ``name``'s count goes (invisible separators: no escaping
+    or translation changes it)."""
+    return f"\u2063cd-{name}\u2063"
+
 
 _G_DRAWING = "countydesk_menu_drawing"
 _MAX_ENTRIES = 512
@@ -64,11 +69,27 @@ def _draw(context: Context) -> str:
     return _fab_menu_template().render(variables)
 
 
-def _inbox_suffix() -> str:
-    from app.workflows.inbox_count import current_user_count
+def _badges() -> dict[str, Callable[[], int | None]]:
+    """The badges the plugins register, collected once per app."""
+    app = current_app
+    cached = app.extensions.get("countydesk_menu_badges")
+    if cached is None:
+        cached = {}
+        plugins = app.extensions.get("countydesk_plugins")
+        for found in plugins.hook.countydesk_register_menu_badges() if plugins is not None else ():
+            cached.update(found or {})
+        app.extensions["countydesk_menu_badges"] = cached
+    return cached
 
-    count = current_user_count()
-    return f" ({count})" if count else ""
+
+def fill_badges(html: str) -> str:
+    """Each badge's mark in ``html`` becomes its count, `` (n)``, or nothing when there is none."""
+    for name, count_of in _badges().items():
+        mark = badge_mark(name)
+        if mark in html:
+            count = count_of()
+            html = html.replace(mark, str(escape(f" ({count})" if count else "")))
+    return html
 
 
 @pass_context
@@ -89,9 +110,7 @@ def navbar_menu(context: Context) -> Markup:
             if len(cache) >= _MAX_ENTRIES:
                 cache.clear()
             cache[key] = html
-    if INBOX_MARK in html:
-        html = html.replace(INBOX_MARK, str(escape(_inbox_suffix())))
-    return Markup(html)
+    return Markup(fill_badges(html))
 
 
 def install(app: Any) -> None:

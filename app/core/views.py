@@ -30,7 +30,7 @@ from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_appbuilder.widgets import ListWidget
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect
 from sqlalchemy.exc import DataError
 from werkzeug.routing import BuildError
 from wtforms import HiddenField
@@ -53,6 +53,7 @@ from app.core.locking import (
     parse_version,
 )
 from app.core.tenancy import check_may_change, current_scope
+from app.core.users import usernames
 from app.core.write_guard import guard_datamodel
 from app.extensions import db
 
@@ -141,7 +142,7 @@ class TenantModelView(ModelView):
         renamed; labels are looked up now, within the tenant, and a target since deleted shows its
         id marked （已删除）. Custom-field values (``extra``) are shown one field per line.
         """
-        users = _usernames({e.user_id for e in events if e.user_id is not None})
+        users = usernames({e.user_id for e in events if e.user_id is not None})
         refs = reference_labels(self.datamodel.obj, [(e.before or {}, e.after or {}) for e in events])
         extra_labels = self.extra_field_labels()
         rows = []
@@ -311,15 +312,6 @@ def _extra_changes(before: Any, after: Any, labels: dict[str, str]) -> list[dict
     keys = [k for k in labels if k in old or k in new] + [k for k in {**old, **new} if k not in labels]
     return [{"label": labels.get(k, k), "before": shown(old.get(k)), "after": shown(new.get(k))}
             for k in keys if old.get(k) != new.get(k)]
-
-
-def _usernames(ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    from app.security.models import CountyUser
-
-    rows = db.session.execute(select(CountyUser.id, CountyUser.username).where(CountyUser.id.in_(ids)))
-    return {r.id: r.username for r in rows}
 
 
 def _column_keys(model: type) -> list[str]:

@@ -16,6 +16,8 @@ from typing import Any
 import yaml
 from yaml.constructor import SafeConstructor
 
+from app.core.encodings import decode_text  # UTF-8 or GBK, as Chinese editors save
+
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MAX_CHARS = 2_000_000
@@ -83,8 +85,6 @@ def read_yaml(source: str | bytes, *, max_chars: int = MAX_CHARS) -> YamlDocumen
 
 
 def _decode(raw: bytes) -> str:
-    from app.tenantio.tables import decode_text  # UTF-8 or GBK, as Chinese editors save
-
     try:
         return decode_text(raw)
     except ValueError as exc:

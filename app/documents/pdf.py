@@ -162,7 +162,7 @@ def send_pdf(data: bytes, filename: str, inline: bool = True) -> object:
     """A Flask response; the filename (Chinese allowed) carries the tenant slug."""
     from flask import Response
 
-    from app.documents.xlsx_export import content_disposition, tenant_filename
+    from app.core.xlsx_export import content_disposition, tenant_filename
 
     if not filename.lower().endswith(".pdf"):
         filename += ".pdf"

@@ -21,8 +21,9 @@ from typing import IO
 
 from flask import current_app, has_app_context
 
+from app.core.encodings import decode_text
 from app.core.errors import CountyDeskError, NotFound
-from app.tenantio.tables import Table, check_xlsx_archive, decode_text, load_table
+from app.tenantio.tables import Table, check_xlsx_archive, load_table
 
 DEFAULT_MAX_UPLOAD_MB = 20
 ACCEPTED = "Excel 工作簿（.xlsx）或 CSV（UTF-8 或 GBK 编码）"

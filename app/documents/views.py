@@ -17,10 +17,10 @@ from flask_babel import lazy_gettext as _
 from app.core.errors import NotFound
 from app.core.registry import ViewSpec, declare_view
 from app.core.tenancy import current_tenant_id
+from app.core.xlsx_export import send_xlsx
 from app.documents.importer import template_xlsx
 from app.documents.tasks import enqueue_import, make_handler
 from app.documents.uploads import ACCEPTED, ENCODING_CHOICES, UploadRefused, max_upload_bytes, store_upload
-from app.documents.xlsx_export import send_xlsx
 
 
 @dataclass(frozen=True)

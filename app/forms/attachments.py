@@ -294,8 +294,8 @@ def file_response(meta: Mapping[str, Any]) -> Any:
     """The stored file as a download named by its original (UTF-8, RFC 5987) name; never shown inline."""
     from flask import send_file
 
+    from app.core.xlsx_export import content_disposition
     from app.documents.uploads import tenant_file_path
-    from app.documents.xlsx_export import content_disposition
 
     path = tenant_file_path(str(meta["key"]))
     response = send_file(path, mimetype=str(meta.get("content_type") or "application/octet-stream"),

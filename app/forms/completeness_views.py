@@ -14,6 +14,7 @@ from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import lazy_gettext as _
 
+from app.core import clock
 from app.core.errors import CountyDeskError, NotFound
 from app.core.registry import ViewSpec, declare_view
 from app.core.tenancy import current_scope
@@ -25,7 +26,7 @@ T = "countydesk/forms/"
 
 def _default_period(periodicity: str, today: dt.date | None = None) -> str:
     """The last period that has ended (what clerks chase)."""
-    today = today or dt.date.today()
+    today = today or clock.server_today()
     last = today.replace(day=1) - dt.timedelta(days=1)
     if periodicity == "monthly":
         return last.strftime("%Y-%m")

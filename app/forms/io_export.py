@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from app.documents.xlsx_export import Column, write_xlsx
+from app.core.xlsx_export import Column, write_xlsx
 from app.forms import services
 from app.forms.definition import FieldDef, FormDef
 from app.forms.models import FormRecord

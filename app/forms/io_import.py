@@ -98,7 +98,8 @@ def peek_header(path: str | Path) -> list[str]:
 
     A file that cannot be read gives no header: the engine reports why when it reads the whole file.
     """
-    from app.tenantio.tables import check_xlsx_archive, sniff_codec
+    from app.core.encodings import sniff_codec
+    from app.tenantio.tables import check_xlsx_archive
 
     path = Path(path)
     if path.suffix.lower() == ".xlsx":

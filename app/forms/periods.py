@@ -4,59 +4,24 @@ Why a county clock: a report is due by the end of the due day *where the county 
 times are stored in UTC, so "by the end of 5 February" in Beijing is before 16:00 UTC that day;
 comparing naive UTC with the local calendar day counted reports made on the morning of the 6th
 as on time. The time zone is a county setting (``settings.time_zone`` in tenant.yaml, an IANA
-name such as ``Asia/Shanghai``, the default), read once per request-sized call.
+name such as ``Asia/Shanghai``, the default), read once per request-sized call; the clock itself
+and the zone helpers live in ``app.core.clock`` (re-exported here for the forms' callers).
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
-import logging
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+from app.core.clock import DEFAULT_TIME_ZONE, TIME_ZONE_SETTING, tenant_zone, zone_named
+from app.core.clock import today as local_today
 from app.core.text_rules import period_regex
 from app.forms.definition import FormDef
 
 PERIOD_PATTERNS = {kind: period_regex(kind) for kind in ("monthly", "quarterly", "yearly")}
 """ASCII digits only (``app.core.text_rules``): ``\\d`` also matches ``２０２５``, a phantom period beside ``2025``."""
 PERIOD_HINTS = {"monthly": "年月，如 2025-03", "quarterly": "季度，如 2025-Q1", "yearly": "年份，如 2025"}
-DEFAULT_TIME_ZONE = "Asia/Shanghai"
-TIME_ZONE_SETTING = "time_zone"
-"""Key under the tenant's ``settings`` (tenant.yaml ``settings: {time_zone: Asia/Shanghai}``)."""
-
-log = logging.getLogger(__name__)
-
-
-def zone_named(name: Any) -> ZoneInfo:
-    """The zone of a setting's value; a missing or unknown name falls back to the default (logged).
-
-    Falling back rather than failing: a typo in one county's settings must not stop its data entry,
-    and every county of the country is on the default zone's clock officially.
-    """
-    if isinstance(name, str) and name.strip():
-        try:
-            return ZoneInfo(name.strip())
-        except (ZoneInfoNotFoundError, ValueError):
-            log.warning("settings.time_zone %r is not a known time zone; using %s", name, DEFAULT_TIME_ZONE)
-    return ZoneInfo(DEFAULT_TIME_ZONE)
-
-
-def tenant_zone(tenant_id: int | None = None) -> ZoneInfo:
-    """The current (or given) tenant's time zone from its settings."""
-    from app.core.models import Tenant
-    from app.core.tenancy import current_tenant_id
-    from app.extensions import db
-
-    tenant_id = current_tenant_id() if tenant_id is None else tenant_id
-    tenant = db.session.get(Tenant, tenant_id) if tenant_id is not None else None
-    settings = ((tenant.settings or {}).get("settings") or {}) if tenant is not None else {}
-    return zone_named(settings.get(TIME_ZONE_SETTING) if isinstance(settings, dict) else None)
-
-
-def local_today(zone: ZoneInfo | None = None) -> dt.date:
-    """Today's date on the county's clock (the server may run on UTC)."""
-    return dt.datetime.now(zone or tenant_zone()).date()
 
 
 def end_of_day_utc(day: dt.date, zone: ZoneInfo) -> dt.datetime:

@@ -22,6 +22,7 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import and_, func, select
 
+from app.core import clock
 from app.core.errors import CountyDeskError, NotFound, ScopeDenied
 from app.core.locking import check_row_version
 from app.core.tenancy import current_scope, current_tenant_id
@@ -194,7 +195,7 @@ def _flush(written: list[Path] | None = None) -> None:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return clock.utcnow_naive()
 
 
 def _stamp(record: FormRecord) -> None:

@@ -17,6 +17,7 @@ from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _
 
+from app.core import clock
 from app.core.errors import CountyDeskError
 from app.core.registry import ViewSpec, declare_view
 from app.extensions import db
@@ -37,7 +38,7 @@ class FormulaEditorView(BaseView):
     def _page(self, status: int = 200, **values: Any) -> Any:
         form = {"formula": request.values.get("formula", ""), "level": request.values.get("level", "village"),
                 "position_id": request.values.get("position_id", ""),
-                "effective_from": request.values.get("effective_from", dt.date.today().isoformat())}
+                "effective_from": request.values.get("effective_from", clock.server_today().isoformat())}
         page = self.render_template("countydesk/formula_editor.html", title=gettext("定额公式编辑"),
                                     positions=service.positions(), formulas=service.latest_formulas(),
                                     levels=service.level_choices(),

@@ -6,6 +6,7 @@ reaching into the app, so a rule pack stays data-like and testable on its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pluggy
@@ -42,5 +43,17 @@ def countydesk_register_task_handlers() -> dict[str, Any]:
     A transition lists task names; after its transaction commits each runs as an RQ job with
     ``fn(ctx: app.workflows.tasks.TaskContext)``. Handlers must be idempotent (``ctx.key`` is stable
     per step and task): a failed one is retried.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def countydesk_register_menu_badges() -> dict[str, Callable[[], int | None]]:
+    """Return live counts shown beside menu labels, by badge name (``{"inbox": fn}``).
+
+    The menu is drawn once per role set and language (``app.core.menu_cache``), so a label that carries a
+    per-user number puts ``app.core.menu_cache.badge_mark(name)`` where the number goes. On every page the
+    mark becomes `` (n)`` from ``fn()`` (called inside the request, no arguments), or nothing when ``fn``
+    returns 0 or None. Keep ``fn`` to one small query: it runs on every page.
     """
     raise NotImplementedError

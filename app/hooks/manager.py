@@ -10,7 +10,14 @@ import pluggy
 from app.hooks import hookspecs
 
 ENTRY_POINT_GROUP = "countydesk.plugins"
-BUILTIN_MODULES = ("app.hooks.builtin.formula_functions", "app.hooks.builtin.workflow_tasks")
+# Built-in plugins, by name (imported when the manager is built, never at import time of this module, so
+# the packages that implement hooks may sit above the hooks package: a package adds to the engines
+# through a hook, and the engines never import it).
+BUILTIN_MODULES = (
+    "app.hooks.builtin.formula_functions",
+    "app.workflows.inbox_count",
+    "app.staffing.workflow_tasks",
+)
 
 
 def get_plugin_manager(allow: str | None = None) -> pluggy.PluginManager:

@@ -17,7 +17,6 @@ the app-wide ``ProxyFix`` (``app.security.web_protection``) sets it from the ent
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +24,8 @@ from flask import Flask, Response, current_app, flash, jsonify, make_response, r
 from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
+
+from app.core import clock
 
 WEB_LOGIN = "AuthDBView.login"
 API_LOGIN = "SecurityApi.login"
@@ -65,7 +66,7 @@ def _failed(response: Response) -> bool:
 
 
 def _retry_after(limit: RequestLimit) -> int:
-    return max(1, math.ceil(limit.window.reset_time - time.time()))
+    return max(1, math.ceil(limit.window.reset_time - clock.now().timestamp()))
 
 
 def _refuse(limit: RequestLimit) -> Response:

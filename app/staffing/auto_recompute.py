@@ -22,7 +22,6 @@ not ``position.quota_formula``, are what a recompute reads.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,6 +30,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from app.core import clock
 from app.core.tenancy import current_scope
 from app.orgs.models import PopulationFact
 from app.staffing.models import Position
@@ -89,7 +89,7 @@ def _version_edited_formulas(session: Session, flush_context: Any, instances: An
                 continue  # no version yet: the recompute makes version 1 from the position's formula
             scope = current_scope()
             session.add(PositionRule(tenant_id=obj.tenant_id, position_id=obj.id, kind=kind, formula=text,
-                                     effective_from=dt.date.today(), version=latest + 1,
+                                     effective_from=clock.server_today(), version=latest + 1,
                                      created_by=scope.user_id if scope else None))
 
 
@@ -133,7 +133,7 @@ def quota_periods(conn: sa.Connection, tenant_id: int, months_of: set[str] | Non
 
 
 def _this_year() -> str:
-    return str(dt.date.today().year)
+    return str(clock.server_today().year)
 
 
 def _forget(session: Session, previous_transaction: Any) -> None:

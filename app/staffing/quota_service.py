@@ -77,7 +77,7 @@ def write_quota_xlsx(rows: Iterable[tuple[Any, ...]], *, title: str = "编制定
     from openpyxl import Workbook
 
     from app.core.text_rules import spreadsheet_safe
-    from app.documents.xlsx_export import is_dangerous
+    from app.core.xlsx_export import is_dangerous
 
     book = Workbook()
     sheet = book.active

@@ -32,6 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import case, func, select
 
+from app.core import clock
 from app.core.errors import ScopeDenied
 from app.core.tenancy import current_scope
 from app.extensions import db
@@ -91,7 +92,7 @@ def _recompute(tenant_ids: list[int] | None, period: str, strict: bool,
         ensure_rules(conn, tenant_ids)
         report.rules, report.bad_rules = usable_rules(rules_in_force(conn, tenant_ids, "quota", judged))
         _step(progress, 1, 3, "准备计算")
-        plan = _Plan(conn, _group(report.rules), period, judged, tenant_ids, dt.datetime.now().replace(microsecond=0))
+        plan = _Plan(conn, _group(report.rules), period, judged, tenant_ids, clock.server_now().replace(microsecond=0))
         _step(progress, 2, 3, "计算定额并保存有变化的行")
         counts = _merge_pg(conn, plan) if postgres else _merge_staged(conn, plan)
         report.rows, report.rollup_rows, report.null_count, report.changed = counts

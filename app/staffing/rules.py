@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
+from app.core import clock
 from app.core.errors import CountyDeskError
 from app.extensions import db
 from app.formulas import Formula, FormulaError, FormulaRuntimeError, FType, compile_formula
@@ -224,7 +225,7 @@ def sync_rule_versions(conn: sa.Connection, tenant_id: int, positions: Sequence[
                 continue
             conn.execute(r.insert().values(
                 tenant_id=tenant_id, position_id=current.position_id, kind=kind, formula=text,
-                effective_from=pos.get(f"{kind}_from") or today or dt.date.today(), version=current.version + 1))
+                effective_from=pos.get(f"{kind}_from") or today or clock.server_today(), version=current.version + 1))
             created += 1
     return created
 

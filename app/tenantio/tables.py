@@ -8,7 +8,6 @@ calculated, and control characters (reported per cell in ``Table.problems``).
 
 from __future__ import annotations
 
-import codecs
 import csv
 import datetime as dt
 import re
@@ -19,20 +18,17 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import IO, Any
 
+from app.core.encodings import CHUNK, read_chunks, sniff_codec
 from app.core.text_rules import find_control_chars
 from app.tenantio.problems import Problems
 
 EXTENSIONS = (".csv", ".xlsx")
-UNKNOWN_ENCODING = "文件编码无法识别：请在 Excel/WPS 中另存为 UTF-8 编码的 CSV（或 .xlsx）"
-ENCODINGS = {"utf-8": "utf-8-sig", "utf8": "utf-8-sig", "gbk": "gbk", "gb2312": "gbk", "gb18030": "gb18030"}
-"""Encodings a user may state (upload screen, CLI) → the codec; stated, they are used without guessing."""
 DEFAULT_MAX_ROWS = 200_000
 MAX_COLUMNS = 500
 MAX_XLSX_MEMBERS = 1000
 MAX_XLSX_UNCOMPRESSED = 256 * 1024 * 1024
 MAX_XLSX_RATIO = 100
 """Excel's own XML compresses 5–30 times; a member inflating more than this is built to exhaust memory."""
-CHUNK = 1 << 20
 _FORMULA_TAG = re.compile(rb"<(?:\w+:)?f[\s>/]")
 _EXCEL_ERRORS = frozenset({"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA"})
 
@@ -103,111 +99,6 @@ def load_table(path: Path, encoding: str | None = None) -> Table:
     if path.suffix.lower() == ".xlsx":
         return _read_xlsx(path)
     return _read_csv(path, encoding)
-
-
-# -- encodings ------------------------------------------------------------------------------------
-
-
-def codec_for(encoding: str | None) -> str | None:
-    """The codec of an encoding a user stated; None when none was stated; ValueError for an unknown one."""
-    if not encoding:
-        return None
-    codec = ENCODINGS.get(encoding.strip().lower().replace("_", "-"))
-    if codec is None:
-        raise ValueError(f"不支持的编码「{encoding}」：请选择 UTF-8 或 GBK")
-    return codec
-
-
-class _GbkTally:
-    """Whether text decoded as GBK reads as Chinese: few characters outside GBK's GB2312 zone.
-
-    Why a tally: GBK (GB18030 even more) decodes most byte strings without error, so decoding alone
-    proves nothing. Text a Chinese editor saved as GBK is almost all in the GB2312 zone (symbols A1–A9,
-    the 6,763 common hanzi B0–F7) with a rare place-name character now and then (垵, 厝: a fraction of a
-    percent), while Shift-JIS, Latin-1 or Big5 bytes read as GBK land mostly in the extension zones
-    (trail byte below A1): nearly every character. So at most ``OUTSIDE_SHARE`` of the non-ASCII
-    characters may lie outside the zone; none may be NUL (UTF-16) or private-use. A file refused
-    here loads when saved as UTF-8, or when its encoding is stated (``gbk``).
-    Known blind spot: EUC-KR/EUC-JP bytes share the zone; such files are not expected here.
-    """
-
-    OUTSIDE_SHARE = 0.05
-
-    def __init__(self) -> None:
-        self.non_ascii = 0
-        self.outside = 0
-        self.impossible = False
-
-    def add(self, text: str) -> None:
-        if "\x00" in text:
-            self.impossible = True
-        for char in text:
-            if char < "\x80":
-                continue
-            self.non_ascii += 1
-            if "\ue000" <= char <= "\uf8ff":
-                self.impossible = True
-                continue
-            raw = char.encode("gbk")
-            if len(raw) != 2 or not (0xA1 <= raw[0] <= 0xA9 or 0xB0 <= raw[0] <= 0xF7) or raw[1] < 0xA1:
-                self.outside += 1
-
-    @property
-    def plausible(self) -> bool:
-        return not self.impossible and self.outside <= self.OUTSIDE_SHARE * self.non_ascii
-
-
-def _decodes(chunks: Iterable[bytes], codec: str, check_gbk: bool) -> bool:
-    decoder = codecs.getincrementaldecoder(codec)("strict")
-    tally = _GbkTally()
-    try:
-        for chunk in chunks:
-            text = decoder.decode(chunk)
-            if check_gbk:
-                tally.add(text)
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    return tally.plausible
-
-
-def _chunks(stream: IO[bytes]) -> Iterator[bytes]:
-    while chunk := stream.read(CHUNK):
-        yield chunk
-
-
-def sniff_codec(path: Path, encoding: str | None = None) -> str:
-    """The codec to read ``path`` with: the stated one (checked strictly), UTF-8, or plausible GBK."""
-    stated = codec_for(encoding)
-    candidates = [(stated, False)] if stated else [("utf-8-sig", False), ("gbk", True)]
-    for codec, check in candidates:
-        with path.open("rb") as stream:
-            if _decodes(_chunks(stream), codec, check):
-                return codec
-    raise ValueError(UNKNOWN_ENCODING if stated is None else f"文件不是 {encoding} 编码：{UNKNOWN_ENCODING}")
-
-
-def decode_text(raw: bytes, encoding: str | None = None) -> str:
-    """UTF-8 (with or without BOM) strictly, else GBK when plausible (see ``_GbkTally``); never a guess."""
-    stated = codec_for(encoding)
-    if stated:
-        try:
-            return raw.decode(stated)
-        except UnicodeDecodeError:
-            raise ValueError(f"文件不是 {encoding} 编码：{UNKNOWN_ENCODING}") from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        text = raw.decode("gbk")
-    except UnicodeDecodeError:
-        raise ValueError(UNKNOWN_ENCODING) from None
-    tally = _GbkTally()
-    tally.add(text)
-    if not tally.plausible:
-        raise ValueError(UNKNOWN_ENCODING)
-    return text
 
 
 # -- rows, whatever the format ----------------------------------------------------------------------
@@ -319,7 +210,7 @@ def _has_formulas(path: Path, member: str) -> bool:
     try:
         with zipfile.ZipFile(path) as archive, archive.open(member.lstrip("/")) as stream:
             tail = b""
-            for chunk in _chunks(stream):
+            for chunk in read_chunks(stream):
                 if _FORMULA_TAG.search(tail + chunk):
                     return True
                 tail = chunk[-16:]

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.core import clock
 from app.core.errors import NotFound, ScopeDenied
 from app.extensions import db
 from app.formulas import FormulaRuntimeError
@@ -144,7 +145,7 @@ def subject_values(inst: WorkflowInstance, values: Mapping[str, Any], definition
     if inst.person_id is not None:
         person = db.session.get(Person, inst.person_id)
         if person is not None:
-            ref = values.get("reference_date") or dt.date.today().isoformat()
+            ref = values.get("reference_date") or clock.server_today().isoformat()
             ref_date = dt.date.fromisoformat(str(ref))
             age = ref_date.year - person.birth_date.year - (
                 (ref_date.month, ref_date.day) < (person.birth_date.month, person.birth_date.day))

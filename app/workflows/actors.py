@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from app.core import clock
 from app.core.errors import CountyDeskError
 from app.core.tenancy import current_scope
 from app.workflows.definition import ROLE_LEVELS, Transition
@@ -62,4 +63,4 @@ def actor_for_user(user: Any) -> Actor:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now().replace(microsecond=0)
+    return clock.server_now().replace(microsecond=0)

@@ -30,6 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
+from app.core import clock
 from app.core.errors import CountyDeskError, NotFound
 from app.core.tenancy import current_tenant_id
 from app.core.text_rules import period_regex
@@ -345,7 +346,7 @@ def record_case_grade(session: Any, instance: Any, rules: Any) -> AppraisalResul
     row.total = None if total is None else round(float(total), 2)
     row.scores = {k: v for k, v in data.items() if v is not None}
     row.source_instance = instance
-    row.updated_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    row.updated_at = clock.utcnow_naive().replace(microsecond=0)
     if row.total is not None:
         session.flush()
         rank_period(scheme, period, rule.last_place, session=session)

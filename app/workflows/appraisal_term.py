@@ -33,6 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import select, update
 
+from app.core import clock
 from app.core.errors import CountyDeskError
 from app.core.tenancy import current_tenant_id
 from app.extensions import db
@@ -120,7 +121,7 @@ def open_term_end_appraisals(today: dt.date | None = None, *, commit: bool = Tru
     rule = term_end_rule()
     if rule is None:
         return report
-    today = today or dt.date.today()
+    today = today or clock.server_today()
     definition = services.load_definition(rule.workflow)
     declared = {f.code for f in definition.fields}
     if not {KIND_FIELD, END_FIELD} <= declared:
@@ -187,7 +188,7 @@ def _convert(inst: Any, values: dict[str, Any], end: dt.date) -> bool:
         return False
     db.session.add(WorkflowStep(
         instance_id=inst.id, org_unit_id=inst.org_unit_id, seq=inst.step_seq, from_state=inst.state,
-        to_state=inst.state, action="term_end", user_id=None, at=dt.datetime.now().replace(microsecond=0),
+        to_state=inst.state, action="term_end", user_id=None, at=clock.server_now().replace(microsecond=0),
         comment=f"本人聘期将于 {end.isoformat()} 届满，本年度考核转为聘期考核", data=data))
     db.session.flush()
     db.session.expire(inst)

@@ -21,6 +21,7 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _
 from markupsafe import Markup, escape
 
+from app.core import clock
 from app.core.errors import CountyDeskError
 from app.core.registry import ViewSpec, declare_view
 from app.core.views import TenantModelApi, TenantModelView
@@ -134,7 +135,7 @@ class AppraisalBulletinView(BaseView):
     @has_access
     @permission_name("list")
     def list(self) -> Any:
-        today = dt.date.today()
+        today = clock.server_today()
         last_month = (today.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
         period = (request.args.get("period") or last_month).strip()
         try:
@@ -154,7 +155,7 @@ class AppraisalScoresView(BaseView):
     @has_access
     @permission_name("list")
     def list(self) -> Any:
-        period = (request.args.get("period") or dt.date.today().strftime("%Y-%m")).strip()
+        period = (request.args.get("period") or clock.server_today().strftime("%Y-%m")).strip()
         try:
             scheme, rows = appraisal.scoring_sheet(period)
         except CountyDeskError as exc:

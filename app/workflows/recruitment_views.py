@@ -4,7 +4,6 @@ candidates' stages and the exam ranking. Declarations only; reads go through the
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import abort, request
@@ -12,6 +11,7 @@ from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import lazy_gettext as _
 
+from app.core import clock
 from app.core.errors import CountyDeskError
 from app.core.registry import ViewSpec, declare_view
 from app.workflows.rounds import round_overview
@@ -29,7 +29,7 @@ class RecruitmentRoundView(BaseView):
         unit = (request.args.get("org") or "").strip()
         position = (request.args.get("position") or "").strip()
         try:
-            year = int(request.args.get("year") or dt.date.today().year)
+            year = int(request.args.get("year") or clock.server_today().year)
         except ValueError:
             abort(400, "年度应为数字")
         if not unit or not position:

@@ -9,7 +9,6 @@ the step (shown on the instance page) and RQ retries it.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ from typing import Any
 from flask import current_app, has_app_context
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
+
+from app.core import clock
 
 log = logging.getLogger("countydesk.workflows")
 
@@ -190,7 +191,7 @@ def _run_once(step_id: int, name: str) -> str:
 def _mark(step: Any, name: str, state: dict[str, Any], status: str, error: str | None) -> None:
     tasks = dict(step.tasks or {})
     tasks[name] = {**state, "status": status, "attempts": int(state.get("attempts", 0)) + 1, "error": error,
-                   "at": dt.datetime.now().replace(microsecond=0).isoformat()}
+                   "at": clock.server_now().replace(microsecond=0).isoformat()}
     step.tasks = tasks
 
 

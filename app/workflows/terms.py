@@ -35,6 +35,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import select
 
+from app.core import clock
 from app.core.errors import CountyDeskError, NotFound
 from app.core.tenancy import current_tenant_id
 from app.extensions import db
@@ -136,7 +137,7 @@ def open_term_cases(today: dt.date | None = None, *, commit: bool = True) -> Ter
     rule = term_rule()
     if rule is None:
         return report
-    today = today or dt.date.today()
+    today = today or clock.server_today()
     definition = services.load_definition(rule.workflow)
     declared = {f.code for f in definition.fields}
     tenant_id = current_tenant_id()

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.core import clock
 from app.core.tenancy import current_tenant_id, tenant_context
 from app.extensions import db
 from app.workflows.models import WorkflowDailyCheck, WorkflowInstance, WorkflowStep
@@ -73,7 +74,7 @@ def fire_due(now: dt.datetime | None = None) -> FireReport:
     from app.workflows.catalog import load_definition
     from app.workflows.definition import ESCALATE
 
-    now = now or dt.datetime.now().replace(microsecond=0)
+    now = now or clock.server_now().replace(microsecond=0)
     session = db.session
     report = FireReport()
     due = session.execute(select(WorkflowInstance.id).where(
@@ -191,7 +192,7 @@ def daily_checks() -> list[_Check]:
 
 def run_daily_checks(today: dt.date | None = None) -> FireReport:
     """Every daily check not yet run on ``today`` (or later) for the current county; each once."""
-    today = today or dt.date.today()
+    today = today or clock.server_today()
     report = FireReport()
     for check in daily_checks():
         if not _claim(check.name, today):
@@ -217,7 +218,7 @@ def _claim(name: str, today: dt.date) -> bool:
     session = db.session
     t = WorkflowDailyCheck.__table__
     tenant_id = current_tenant_id()
-    now = dt.datetime.now().replace(microsecond=0)
+    now = clock.server_now().replace(microsecond=0)
     claimed = session.execute(t.update().where(t.c.tenant_id == tenant_id, t.c.name == name, t.c.last_day < today)
                               .values(last_day=today, ran_at=now, result=None, error=None))
     if claimed.rowcount == 1:  # type: ignore[attr-defined]
@@ -311,7 +312,7 @@ def schedule_tick(seconds: int = TICK_SECONDS, *, at: dt.datetime | None = None)
     queue = get_queue("default")
     for registry in (queue.failed_job_registry, queue.finished_job_registry, queue.canceled_job_registry):
         registry.remove(TICK_JOB_ID)  # a previous run's bookkeeping, not the job
-    when = at or dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+    when = at or clock.now() + dt.timedelta(seconds=seconds)
     return queue.enqueue_at(when, TICK_FUNC, job_id=TICK_JOB_ID, repeat=Repeat(times=TICK_REPEATS, interval=seconds),
                             result_ttl=3600, failure_ttl=7 * 24 * 3600, description="流程定时检查")
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
-from app.documents.xlsx_export import write_csv, write_xlsx
+from app.core.xlsx_export import write_csv, write_xlsx
 from app.staffing.quota_service import write_quota_xlsx
 from support import stored_unit_name
 

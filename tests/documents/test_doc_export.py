@@ -11,7 +11,7 @@ from urllib.parse import quote
 from openpyxl import load_workbook
 
 from app.core.tenancy import tenant_context
-from app.documents.xlsx_export import send_csv, send_xlsx, write_csv, write_xlsx
+from app.core.xlsx_export import send_csv, send_xlsx, write_csv, write_xlsx
 
 DANGEROUS = ["=cmd|' /C calc'!A0", "=HYPERLINK(\"http://x\",\"点我\")", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
 COLUMNS = [("姓名", "name"), ("年龄", "age"), ("出生日期", "born"), ("在岗", lambda r: r["active"])]

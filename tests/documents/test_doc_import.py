@@ -13,9 +13,9 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from app.core.tenancy import tenant_context
+from app.core.xlsx_export import write_xlsx
 from app.documents.importer import run_import, template_xlsx
 from app.documents.population_import import PopulationImport
-from app.documents.xlsx_export import write_xlsx
 from app.extensions import db
 from app.orgs.models import OrgUnit, PopulationFact
 from support import TENANTS

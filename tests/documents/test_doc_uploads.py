@@ -10,6 +10,7 @@ import pytest
 
 from app.core.errors import NotFound
 from app.core.tenancy import tenant_context
+from app.core.xlsx_export import write_xlsx
 from app.documents.uploads import (
     UploadRefused,
     UploadTooLarge,
@@ -20,7 +21,6 @@ from app.documents.uploads import (
     upload_path,
     upload_root,
 )
-from app.documents.xlsx_export import write_xlsx
 from support import login
 
 EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + b"\x00" * 200

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 from collections.abc import Iterator
 
 from sqlalchemy import select
@@ -14,8 +13,10 @@ from app.orgs.models import OrgUnit
 
 SS_TOWN = "350581001"
 MONTHLY = "rkjs_monthly"
-THIS_MONTH = dt.date.today().strftime("%Y-%m")
-"""A period that is never locked on the day the tests run (village workers and clerks may write it)."""
+THIS_MONTH = "2040-01"
+"""A period not locked on any day the tests run (village workers and clerks may write it), whatever the clock
+says: a fixed far month, not the real current one, so a run across a month's end or in the real worker of the
+PostgreSQL/Redis run sees the same open period."""
 
 
 @contextlib.contextmanager

@@ -14,8 +14,8 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from app.core.audit_models import AuditEvent
+from app.core.xlsx_export import write_xlsx
 from app.documents.uploads import upload_root
-from app.documents.xlsx_export import write_xlsx
 from app.extensions import db
 from app.forms.io_import import FormImport, NoNaturalKey, import_file
 from app.forms.models import FormRecord

@@ -13,7 +13,7 @@ from rq.job import Job
 from sqlalchemy import select
 
 from app.core.tenancy import tenant_context
-from app.documents.xlsx_export import write_xlsx
+from app.core.xlsx_export import write_xlsx
 from app.extensions import db
 from app.jobs.queue import wait_for
 from app.orgs.models import OrgUnit, PopulationFact

@@ -148,7 +148,8 @@ def test_set_rule_recomputes_every_computed_period_with_the_rule_of_each(app, co
         assert quota_rows(tenant_id, "2024")[(VILLAGE, "XGY")].rule_version == 1  # earlier periods keep theirs
 
 
-def test_a_formula_edited_on_the_position_api_becomes_a_version_from_today(app, county, client):
+def test_a_formula_edited_on_the_position_api_becomes_a_version_from_today(app, county, client, time_machine):
+    time_machine.move_to(dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC), tick=False)  # after the demo's periods
     tenant_id = county["tenant_id"]
     login(client, "ss_auto_admin")
     jobs_before = _job_ids(app)
@@ -159,4 +160,4 @@ def test_a_formula_edited_on_the_position_api_becomes_a_version_from_today(app, 
     with app.app_context(), tenant_context(tenant_id):
         latest = db.session.scalars(select(PositionRule).where(PositionRule.kind == "quota")
                                     .order_by(PositionRule.version.desc())).first()
-        assert (latest.formula, latest.effective_from) == ("3", dt.date.today())
+        assert (latest.formula, latest.effective_from) == ("3", dt.date(2026, 3, 2))

@@ -3,6 +3,8 @@
 ``notify`` records a notice for the people of the case's next stage (log for now);
 ``create_appointment`` turns a finished recruitment into an appointment with its term (SS-3).
 Both are idempotent: running one twice for the same step changes nothing the second time.
+They live with staffing, not with the workflow engine, because appointments are staffing's: the engine
+knows only the task names, so staffing could be removed without the engine noticing.
 """
 
 from __future__ import annotations
