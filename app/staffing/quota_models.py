@@ -81,7 +81,7 @@ class StaffingQuota(TenantScoped, db.Model):  # type: ignore[name-defined]
 
     # Derived rows, rebuilt per (tenant, period) by the recompute: no foreign keys and no index beyond the
     # unique key (which leads with tenant_id and period). Per-row FK checks and extra indexes tripled the
-    # national recompute (docs/staffing.md); the recompute itself only writes ids it has just joined.
+    # national recompute (docs/dev/staffing-recompute.md); the recompute itself only writes ids it has just joined.
     tenant_id: Mapped[int] = mapped_column(Integer, nullable=False)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     org_unit_id: Mapped[int] = mapped_column(Integer, nullable=False)

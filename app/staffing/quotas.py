@@ -11,7 +11,7 @@ the period's stored rows and deletes, updates and inserts only what differs (dat
 no temporary table is written; SQLite goes through a temporary table. All of it runs in one
 transaction: a failure leaves the previous figures untouched.
 
-Definitions (docs/staffing.md):
+Definitions (docs/admin/staffing.md):
 - judged date D = end of the period (31 Dec for ``2025``, last day of the month for ``2025-03``);
 - staffed = appointments of the position at the unit with ``start_date ≤ D`` and either status
   ``active`` or an ``end_date ≥ D`` (ended or dismissed after D); a dismissal or end before D, or an
@@ -83,7 +83,7 @@ def _recompute(tenant_ids: list[int] | None, period: str, strict: bool,
         postgres = conn.dialect.name == "postgresql"
         if postgres:
             # One recompute at a time (two would collide on the unique key); the batch hashes in memory;
-            # JIT compilation of the one big statement bought nothing back when measured (docs/staffing.md).
+            # JIT compilation of the one big statement bought nothing back (docs/dev/staffing-recompute.md).
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
             conn.execute(sa.text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
             conn.execute(sa.text(f"SET LOCAL jit = {JIT}"))

@@ -1,4 +1,4 @@
-"""docs/tenant-folder.md: its example county loads as the page says, and it covers every key and column."""
+"""docs/admin/tenant-folder.md: its example county loads as the page says, and it covers every key and column."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from app.tenantio.folder import ORG_COLUMNS, POP_COLUMNS, ROSTER_COLUMNS
 from app.tenantio.levels import LEVEL_ALIASES
 from app.tenantio.loader import load_tenant_folder
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "tenant-folder.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "admin" / "tenant-folder.md"
 FILE_BLOCK = re.compile(r"<!-- file: (\S+) -->\n```\w*\n(.*?)```", re.S)
 
 
